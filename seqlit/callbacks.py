@@ -1,0 +1,111 @@
+"""Callbacks the tasks attach to themselves: a CSV prediction writer and a forecast figure for TensorBoard.
+
+Both write into the run's folder (``trainer.log_dir``), and only on global rank 0: under DDP each process predicts a
+shard, the shards are gathered, and one file is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+
+def run_dir(trainer: L.Trainer) -> Path:
+    """The folder of this run (the logger's version folder), created if needed."""
+    path = Path(trainer.log_dir or trainer.default_root_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _gather(trainer: L.Trainer, obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (just ``[obj]`` in one process)."""
+    if trainer.world_size == 1 or not torch.distributed.is_initialized():
+        return [obj]
+    out: list[Any] = [None] * trainer.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list]:
+    """Join per-batch dicts of equal-length columns into one dict of lists."""
+    cols: dict[str, list] = {}
+    for batch in rows:
+        for key, values in batch.items():
+            values = values.tolist() if hasattr(values, "tolist") else list(values)
+            cols.setdefault(key, []).extend(values)
+    return cols
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return v
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Write what ``predict_step`` returns (a dict of equal-length columns per batch) to ``predictions.csv``."""
+
+    def __init__(self, filename: str = "predictions.csv") -> None:
+        super().__init__(write_interval="epoch")
+        self.filename = filename
+        self.path: Path | None = None
+
+    def write_on_epoch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
+    ) -> None:
+        batches = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
+        gathered = _gather(trainer, batches)
+        if trainer.global_rank != 0:
+            return
+        cols = _columns([b for rank in gathered for b in rank])
+        self.path = run_dir(trainer) / self.filename
+        tmp = self.path.with_suffix(".csv.tmp")  # write then rename: never a half-written file
+        with tmp.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(cols)
+            for row in zip(*cols.values(), strict=True):
+                writer.writerow([_fmt(v) for v in row])
+        tmp.replace(self.path)
+        print(f"Predictions: {self.path} ({len(next(iter(cols.values()), []))} rows)")
+
+
+class ForecastFigure(L.Callback):
+    """At test end, plot truth against the one-step-ahead forecast over the test span; log it and save a PNG."""
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        records = _gather(trainer, getattr(pl_module, "test_records", []))
+        records = [r for rank in records for r in rank]
+        if trainer.global_rank != 0 or not records:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on servers; must precede pyplot
+        import matplotlib.pyplot as plt
+
+        pos = torch.cat([r["position"] for r in records]).numpy()
+        pred = torch.cat([r["pred"][:, 0, 0] for r in records]).numpy()  # first step ahead of the first target
+        truth = torch.cat([r["y"][:, 0, 0] for r in records]).numpy()
+        order = np.argsort(pos)
+        fig, ax = plt.subplots(figsize=(10, 4))
+        ax.plot(pos[order], truth[order], label="ground truth", color="tab:blue", linewidth=1)
+        ax.plot(pos[order], pred[order], label="prediction (1 step ahead)", color="tab:orange", linewidth=1.5)
+        datamodule = trainer.datamodule
+        if datamodule is not None and hasattr(datamodule, "signal"):
+            ax.plot(pos[order], datamodule.signal()[pos[order]], "--", label="noise-free signal", color="tab:green")
+        ax.set_xlabel("step")
+        ax.set_ylabel(getattr(pl_module, "target_names", ["value"])[0] if getattr(pl_module, "target_names", None) else "value")
+        ax.set_title("Forecast over the test span")
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+        fig.savefig(run_dir(trainer) / "forecast_test.png", dpi=100)
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure("test/forecast", fig, global_step=trainer.global_step, close=False)
+        plt.close(fig)

@@ -1,0 +1,205 @@
+"""The ``seqlit`` command: LightningCLI with a stable run layout, checkpoint-only inference and clear errors.
+
+What it adds to LightningCLI, and why:
+
+* **One folder per experiment.** Runs go to ``lightning_logs/<experiment>/version_<n>/`` (TensorBoard events, the
+  resolved ``config.yaml``, ``checkpoints/``, figures, predictions). ``--ckpt_path last`` (or ``best``) finds the
+  newest run's checkpoint and ``fit`` continues logging into that same run; a missing checkpoint is an error, never
+  a silent restart from scratch.
+* **Checkpoints stand alone.** With ``--ckpt_path``, the model and data configuration stored in the checkpoint sit
+  between your config files and your command-line flags: ``seqlit predict --ckpt_path X`` needs nothing else, while
+  ``--data.predict_path`` or any other explicit flag still wins.
+* **Bad input fails before anything is written.** The data module is set up before the Trainer creates a run
+  folder, and every :class:`~seqlit.errors.InputError` becomes one line on stderr with exit status 2.
+* ``fit`` ends by testing the best checkpoint and printing where the run and its best checkpoint are
+  (``--test_after_fit false`` to skip).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from seqlit import checkpoints
+from seqlit.errors import InputError
+
+STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
+
+
+def _reorder_with_overlay(argv: list[str], subcommand: str, overlay: str) -> list[str]:
+    """Put config files first, then the checkpoint's config, then every other flag (which therefore wins)."""
+    i = argv.index(subcommand) + 1
+    configs, others, rest = [], [], argv[i:]
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg in ("--config", "-c") and j + 1 < len(rest):
+            configs += rest[j : j + 2]
+            j += 2
+            continue
+        (configs if arg.startswith("--config=") else others).append(arg)
+        j += 1
+    return argv[:i] + configs + ["--config", overlay] + others
+
+
+def _scan_argv(argv: list[str]) -> dict[str, Any] | None:
+    """Read the subcommand, ``ckpt_path``, ``experiment`` and ``trainer.default_root_dir`` before the real parse.
+
+    A checkpoint's stored config must be known before parsing (it supplies required options such as the model), and
+    ``last``/``best`` need the experiment's folder; later flags and config files override earlier ones, as in the parse.
+    """
+    sub = next((a for a in argv if a in STAGES), None)
+    if sub is None:
+        return None
+    found: dict[str, Any] = {"subcommand": sub, "ckpt_path": None, "experiment": "seqlit", "default_root_dir": None}
+    rest = argv[argv.index(sub) + 1 :]
+    for j, arg in enumerate(rest):
+        key, _, value = arg.partition("=")
+        if not value and j + 1 < len(rest):
+            value = rest[j + 1]
+        if key in ("--config", "-c") and Path(value).is_file():
+            data = yaml.safe_load(Path(value).read_text()) or {}
+            if isinstance(data, dict):
+                found["experiment"] = data.get("experiment", found["experiment"])
+                trainer = data.get("trainer") or {}
+                found["default_root_dir"] = trainer.get("default_root_dir", found["default_root_dir"])
+        elif key == "--ckpt_path":
+            found["ckpt_path"] = value
+        elif key == "--experiment":
+            found["experiment"] = value
+        elif key == "--trainer.default_root_dir":
+            found["default_root_dir"] = value
+    return found
+
+
+class SeqlitCLI(LightningCLI):
+    """LightningCLI for seqlit; see the module docstring for what it adds."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._resume_run: Path | None = None
+        self._runs_before: set[Path] = set()
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})  # a resumed run rewrites its config.yaml
+        kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model hyperparameters here
+        kwargs.setdefault("trainer_defaults", {"gradient_clip_val": 1.0})
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--experiment", type=str, default="seqlit", help="Name of the run folder's parent.")
+        parser.add_argument(
+            "--test_after_fit", type=bool, default=True, help="After fit, test the best checkpoint (fit only)."
+        )
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_last": True,
+                "checkpoint.save_top_k": 1,
+                "checkpoint.filename": "epoch={epoch}-step={step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "epoch"})
+
+    # --- checkpoints ------------------------------------------------------------------------------------------------
+    def _experiment_dir(self, cfg: Namespace) -> Path:
+        root = Path(cfg.trainer.get("default_root_dir") or ".") / "lightning_logs"
+        return root / cfg.experiment
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, (dict, Namespace)) else None
+        scan = _scan_argv(argv) if argv is not None else None
+        if not scan or not scan["ckpt_path"]:
+            super().parse_arguments(parser, args)
+            return
+        sub = scan["subcommand"]
+        experiment_dir = Path(scan["default_root_dir"] or ".") / "lightning_logs" / scan["experiment"]
+        path, run = checkpoints.resolve(scan["ckpt_path"], experiment_dir)
+        overlay = checkpoints.stored_config(path)
+        if run is not None:
+            overlay["experiment"] = run.parent.name
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="seqlit-ckpt-", delete=False) as f:
+            yaml.safe_dump(overlay, f)
+        try:
+            super().parse_arguments(parser, _reorder_with_overlay(argv, sub, f.name))
+        finally:
+            os.unlink(f.name)
+        self.config[sub].ckpt_path = str(path)
+        # only fit continues the checkpoint's run; validate/test/predict get a run folder of their own
+        self._resume_run = run if sub == "fit" else None
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaced by :meth:`parse_arguments`, which lets explicit flags override the checkpoint's values."""
+
+    def before_instantiate_classes(self) -> None:
+        sub = self.config.subcommand
+        cfg = self.config[sub]
+        experiment_dir = self._experiment_dir(cfg)
+        self._runs_before = set(checkpoints.versions(experiment_dir))
+        if cfg.trainer.get("logger") in (None, True):
+            version = int(self._resume_run.name.split("_")[-1]) if self._resume_run is not None else None
+            cfg.trainer.logger = Namespace(
+                class_path="lightning.pytorch.loggers.TensorBoardLogger",
+                init_args=Namespace(
+                    save_dir=str(experiment_dir.parent), name=cfg.experiment, version=version, default_hp_metric=False
+                ),
+            )
+
+    # --- running ----------------------------------------------------------------------------------------------------
+    def _run_subcommand(self, subcommand: str) -> None:
+        # Load and validate the data before the Trainer creates a run folder: bad data leaves nothing behind.
+        # Child processes of a DDP launch skip prepare_data; rank 0 already ran it before launching them.
+        if self.datamodule is not None:
+            if os.environ.get("LOCAL_RANK", "0") == "0":
+                self.datamodule.prepare_data()
+            self.datamodule.setup(STAGES[subcommand])
+        super()._run_subcommand(subcommand)
+
+    def after_fit(self) -> None:
+        trainer = self.trainer
+        if trainer.interrupted:
+            return
+        ckpt = trainer.checkpoint_callback
+        best = getattr(ckpt, "best_model_path", "") or None
+        if self.config.fit.test_after_fit:
+            trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=True)
+        if trainer.is_global_zero:
+            print(f"TensorBoard run:  {trainer.log_dir}   (tensorboard --logdir {Path(trainer.log_dir).parent.parent})")
+            print(f"Best checkpoint:  {best}")
+            if ckpt is not None and ckpt.last_model_path:
+                print(f"Last checkpoint:  {ckpt.last_model_path}   (resume: --ckpt_path last)")
+
+    def remove_partial_runs(self) -> None:
+        """Delete run folders this process created that hold no checkpoint: a failed start leaves nothing behind."""
+        sub = self.config.get("subcommand") if hasattr(self, "config") else None
+        if not sub:
+            return
+        for run in set(checkpoints.versions(self._experiment_dir(self.config[sub]))) - self._runs_before:
+            if not any(run.rglob("*.ckpt")):
+                shutil.rmtree(run, ignore_errors=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``seqlit`` command."""
+    # created before __init__ runs, so a failure inside it can still clean up the run folder it made
+    cli = SeqlitCLI.__new__(SeqlitCLI)
+    try:
+        cli.__init__(args=args)
+    except InputError as err:
+        cli.remove_partial_runs()
+        print(f"seqlit: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

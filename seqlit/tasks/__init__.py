@@ -1,0 +1,14 @@
+"""LightningModules: each owns a network from :mod:`seqlit.models`, its loss, metrics, logging and optimizer.
+
+Example:
+    >>> from seqlit.tasks import Forecaster
+    >>> task = Forecaster(cell="gru", hidden_size=16, input_size=1, horizon=2, num_targets=1)
+    >>> import torch
+    >>> task(torch.randn(4, 10, 1)).shape
+    torch.Size([4, 2, 1])
+"""
+
+from seqlit.tasks.base import SeqlitTask
+from seqlit.tasks.forecaster import Forecaster
+
+__all__ = ["Forecaster", "SeqlitTask"]

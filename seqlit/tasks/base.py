@@ -1,0 +1,101 @@
+"""What every seqlit LightningModule shares: optimizer and schedule from plain arguments, and sizes from the data.
+
+Two conventions live here once:
+
+* **Sizes flow from the data.** A task lists in ``linked`` the constructor arguments that the data decides (input
+  features, horizon, classes, vocabulary). Left at ``None``, they are filled from the data module's ``spec()`` in
+  ``setup`` and written back into the hyperparameters, so the checkpoint holds them and ``load_from_checkpoint``
+  rebuilds the network with no arguments repeated. A value given by hand must agree with the data.
+* **Optimizers are plain hyperparameters** (``optimizer``, ``lr``, ``weight_decay``, ``scheduler``,
+  ``warmup_steps``): strings and numbers that LightningCLI reads, sweeps can search, and
+  ``torch.load(weights_only=True)`` can load.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+import lightning as L
+import torch
+
+from seqlit.errors import InputError, require
+
+Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+Scheduler = Literal["none", "cosine", "linear", "plateau"]
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+class SeqlitTask(L.LightningModule):
+    """Base LightningModule: subclasses build their network in :meth:`build` and list data-decided args in ``linked``.
+
+    Subclasses call ``self.save_hyperparameters()`` in their ``__init__`` and then ``self.maybe_build()``.
+    """
+
+    linked: ClassVar[tuple[str, ...]] = ()
+
+    def maybe_build(self) -> None:
+        """Build the network now if every data-decided size is known (for example when loading a checkpoint)."""
+        self._built = False
+        if all(self.hparams.get(name) is not None for name in self.linked):
+            self.build()
+            self._built = True
+
+    def build(self) -> None:
+        """Create the network from ``self.hparams``; every linked size is set when this runs."""
+        raise NotImplementedError
+
+    def apply_spec(self, spec: dict[str, Any]) -> None:
+        """Take further facts from the data (scaling, label names, a noise floor); nothing by default."""
+
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
+        for name in self.linked:
+            given, from_data = self.hparams.get(name), spec.get(name)
+            if given is None and from_data is None:
+                raise InputError(f"model.{name} is not set and the data module does not provide it: pass it")
+            if given is None:
+                self.hparams[name] = from_data
+                self._hparams_initial[name] = from_data  # what the loggers record as the run's hyperparameters
+            elif from_data is not None and given != from_data:
+                raise InputError(f"model.{name}={given!r} disagrees with the data, which has {from_data!r}")
+        if not self._built:
+            self.build()
+            self._built = True
+        self.apply_spec(spec)
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        require(hp.lr > 0, "model.lr", hp.lr, "a learning rate > 0")
+        require(hp.weight_decay >= 0, "model.weight_decay", hp.weight_decay, "a number >= 0")
+        require(hp.optimizer in _OPTIMIZERS, "model.optimizer", hp.optimizer, f"one of {', '.join(_OPTIMIZERS)}")
+        kwargs = {"momentum": 0.9} if hp.optimizer == "sgd" else {}
+        opt = _OPTIMIZERS[hp.optimizer](self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, **kwargs)
+        if hp.scheduler == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = hp.warmup_steps
+
+        def factor(step: int) -> float:
+            # linear warm-up, then the chosen decay over the remaining steps
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            if hp.scheduler == "cosine":
+                return 0.5 * (1 + math.cos(math.pi * progress))
+            if hp.scheduler == "linear":
+                return 1.0 - progress
+            return 1.0
+
+        if hp.scheduler == "none" and warmup == 0:
+            return opt
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,38 @@
+"""Shared test helpers: run the real ``seqlit`` command in a subprocess, inside a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+# Quiet, quick trainer settings for subprocess runs: no progress bars, no model summary.
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+
+
+def run_seqlit(args: list[str], cwd: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m seqlit ARGS`` in ``cwd``; on an unexpected exit status, fail with its output."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "seqlit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"seqlit {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def seqlit_cli(tmp_path: Path):
+    """``seqlit_cli(args, check=True)`` runs the real command with ``tmp_path`` as the working folder."""
+
+    def run(args: list[str], check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run_seqlit(args, tmp_path, check=check, timeout=timeout)
+
+    run.cwd = tmp_path  # type: ignore[attr-defined]
+    return run
