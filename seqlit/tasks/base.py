@@ -38,7 +38,8 @@ class SeqlitTask(L.LightningModule):
     Subclasses call ``self.save_hyperparameters()`` in their ``__init__`` and then ``self.maybe_build()``.
     """
 
-    linked: ClassVar[tuple[str, ...]] = ()
+    linked: ClassVar[tuple[str, ...]] = ()  # data-decided args the network cannot be built without
+    optional_linked: ClassVar[tuple[str, ...]] = ()  # data-decided args filled when the data provides them
 
     def maybe_build(self) -> None:
         """Build the network now if every data-decided size is known (for example when loading a checkpoint)."""
@@ -57,8 +58,10 @@ class SeqlitTask(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
-        for name in self.linked:
+        for name in self.linked + self.optional_linked:
             given, from_data = self.hparams.get(name), spec.get(name)
+            if given is None and from_data is None and name in self.optional_linked:
+                continue
             if given is None and from_data is None:
                 raise InputError(f"model.{name} is not set and the data module does not provide it: pass it")
             if given is None:
