@@ -18,11 +18,12 @@ What it adds to LightningCLI, and why:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from jsonargparse import Namespace
@@ -81,12 +82,41 @@ def _scan_argv(argv: list[str]) -> dict[str, Any] | None:
     return found
 
 
+def condense_parse_error(message: str) -> str:
+    """One line out of jsonargparse's nested error text: the full key and the innermost reason.
+
+    jsonargparse reports a bad value inside a class as a tree (Union alternatives, class paths, keys); the user needs
+    the dotted key (``model.cell``) and the reason (``Expected a Literal['rnn', ...]. Got value: transformer``).
+    """
+    keys = re.findall(r'Parser key "([^"]+)"', message)
+    reasons = [
+        line.strip()
+        for line in message.splitlines()
+        if re.search(r"Expected|not accepted|Got value|does not exist|required|Unrecognized|invalid|must", line)
+        and "NoneType" not in line
+    ]
+    if not reasons:
+        return " ".join(message.split())
+    return f"{'.'.join(keys)}: {reasons[0]}" if keys else reasons[0]
+
+
+class SeqlitParser(LightningArgumentParser):
+    """LightningCLI's parser, with errors printed as one line instead of the whole usage text."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:  # jsonargparse is probing alternatives: let it handle the exception itself
+            super().error(message, ex)
+        sys.stderr.write(f"seqlit: error: {condense_parse_error(message)}  (see: seqlit <subcommand> --help)\n")
+        self.exit(2)
+
+
 class SeqlitCLI(LightningCLI):
     """LightningCLI for seqlit; see the module docstring for what it adds."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._resume_run: Path | None = None
         self._runs_before: set[Path] = set()
+        kwargs.setdefault("parser_class", SeqlitParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})  # a resumed run rewrites its config.yaml
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model hyperparameters here
         kwargs.setdefault("trainer_defaults", {"gradient_clip_val": 1.0})
@@ -189,13 +219,27 @@ class SeqlitCLI(LightningCLI):
                 shutil.rmtree(run, ignore_errors=True)
 
 
+def _input_error(exc: BaseException | None) -> InputError | None:
+    """The InputError behind ``exc``, if any: jsonargparse wraps errors raised while instantiating classes."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, InputError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``seqlit`` command."""
     # created before __init__ runs, so a failure inside it can still clean up the run folder it made
     cli = SeqlitCLI.__new__(SeqlitCLI)
     try:
         cli.__init__(args=args)
-    except InputError as err:
+    except Exception as exc:
+        err = _input_error(exc)
+        if err is None:
+            raise
         cli.remove_partial_runs()
         print(f"seqlit: error: {err}", file=sys.stderr)
         sys.exit(2)

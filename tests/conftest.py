@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,29 @@ def run_seqlit(args: list[str], cwd: Path, check: bool = True, timeout: float = 
     if check and proc.returncode != 0:
         pytest.fail(f"seqlit {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def seqlit_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """``seqlit_main(args)`` runs the ``seqlit`` entry point in this process (fast: no new interpreter, no re-import),
+    in ``tmp_path``, and returns ``(exit_code, stdout, stderr)``. For checks of argument handling and bad input."""
+    from seqlit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    # Lightning's log handlers may hold a stream an earlier test's capture closed; don't report that as an error
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.cwd = tmp_path  # type: ignore[attr-defined]
+    return run
 
 
 @pytest.fixture

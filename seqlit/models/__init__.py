@@ -8,8 +8,11 @@ Example:
     torch.Size([2, 5, 8])
 """
 
+from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import CELLS, EncoderOutput, RecurrentEncoder
 from seqlit.models.forecaster import ForecastNet
+from seqlit.models.pooling import Pooling
 from seqlit.models.scratch import ScratchRNN
+from seqlit.models.language_model import RecurrentLM
 
-__all__ = ["CELLS", "EncoderOutput", "ForecastNet", "RecurrentEncoder", "ScratchRNN"]
+__all__ = ["CELLS", "ClassifierNet", "EncoderOutput", "ForecastNet", "Pooling", "RecurrentEncoder", "ScratchRNN", "RecurrentLM"]

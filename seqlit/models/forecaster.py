@@ -1,7 +1,12 @@
-"""Forecasting network: a recurrent encoder reads a window of past values, a linear head emits the next H steps."""
+"""Forecasting network: a recurrent encoder reads a window of past values, a linear head emits the next H steps.
+
+Also the two pieces of probabilistic forecasting that need no Lightning: the pinball loss that trains one output per
+quantile, and the empirical coverage of the interval between two quantiles.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from seqlit.models.encoder import RecurrentEncoder
@@ -11,7 +16,9 @@ class ForecastNet(nn.Module):
     """Window (B, T, C) → forecast (B, H, K) of the next ``horizon`` steps of ``num_targets`` series.
 
     Direct multi-step output (one linear head for all H steps) rather than feeding predictions back in: it trains
-    in one pass and does not compound its own errors.
+    in one pass and does not compound its own errors. With ``highway`` > 0, a linear map of each target's last
+    ``highway`` values is added to the output (LSTNet's autoregressive "highway"): the linear part of the dynamics is
+    learned directly, which leaves the recurrent part the nonlinear rest and keeps forecasts on the data's scale.
     """
 
     def __init__(
@@ -26,17 +33,36 @@ class ForecastNet(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         nonlinearity: str = "tanh",
+        highway: int = 0,
     ) -> None:
         super().__init__()
         self.horizon, self.num_targets, self.num_outputs = horizon, num_targets, num_outputs
-        self.encoder = RecurrentEncoder(
-            input_size, hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity
-        )
+        self.encoder = RecurrentEncoder(input_size, hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity)
         self.head = nn.Linear(self.encoder.output_size, horizon * num_targets * num_outputs)
+        self.highway = nn.Linear(highway, horizon * num_outputs) if highway > 0 else None  # shared by the targets
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (B, T, C) → (B, H, K) when ``num_outputs`` is 1, else (B, H, K, Q) (for example quantiles)."""
         last = self.encoder(x).last  # (B, D*H_hidden)
-        out = self.head(last)  # (B, H*K*Q)
-        shape = (x.shape[0], self.horizon, self.num_targets) + ((self.num_outputs,) if self.num_outputs > 1 else ())
-        return out.view(shape)
+        out = self.head(last).view(x.shape[0], self.horizon, self.num_targets, self.num_outputs)  # (B, H, K, Q)
+        if self.highway is not None:
+            lags = x[:, -self.highway.in_features :, : self.num_targets].transpose(1, 2)  # (B, K, highway)
+            linear = self.highway(lags).view(x.shape[0], self.num_targets, self.horizon, self.num_outputs)
+            out = out + linear.transpose(1, 2)  # (B, H, K, Q)
+        return out if self.num_outputs > 1 else out.squeeze(-1)
+
+
+def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
+    """Mean quantile (pinball) loss of forecasts ``pred`` (..., Q) for ``target`` (...) at levels ``quantiles`` (Q,).
+
+    For level q and error e = target - pred the loss is max(q·e, (q - 1)·e): under-forecasts cost q per unit,
+    over-forecasts 1 - q, so its minimiser is the q-quantile of the target's distribution (at 0.5: the median, and
+    the loss is half the MAE).
+    """
+    err = target.unsqueeze(-1) - pred  # (..., Q)
+    return torch.maximum(quantiles * err, (quantiles - 1) * err).mean()
+
+
+def interval_coverage(lower: Tensor, upper: Tensor, target: Tensor) -> Tensor:
+    """Fraction of ``target`` values inside ``[lower, upper]`` (all of one shape)."""
+    return ((target >= lower) & (target <= upper)).float().mean()

@@ -9,6 +9,8 @@ Example:
 """
 
 from seqlit.tasks.base import SeqlitTask
+from seqlit.tasks.classifier import Classifier
 from seqlit.tasks.forecaster import Forecaster
+from seqlit.tasks.language_model import LanguageModel
 
-__all__ = ["Forecaster", "SeqlitTask"]
+__all__ = ["Classifier", "Forecaster", "SeqlitTask", "LanguageModel"]

@@ -1,9 +1,13 @@
-"""Forecasting task: a :class:`~seqlit.models.ForecastNet` trained with MSE or MAE, judged against honest references.
+"""Forecasting task: a :class:`~seqlit.models.ForecastNet` trained with MSE, MAE or the quantile (pinball) loss, judged
+against honest references.
 
-Beside the model's MSE and MAE (in the data's own units, after undoing any scaling) it logs two references on the very
-same windows: the persistence forecast (repeat the last observed value) and, where the data module knows it, the noise
-floor (the error of a perfect forecaster). ``val/mse_vs_floor`` and ``test/mse_vs_floor`` are the model's MSE divided by
-that floor: 1.0 is the best any model can do.
+Beside the model's MSE, RMSE, MAE and sMAPE (in the data's own units, after undoing any scaling) it logs the same
+metrics for reference forecasts on the very same windows: the baselines the data module put in the batch
+(``baselines``: persistence, seasonal naive, linear AR for CSV series) or, when it gives none, the persistence forecast
+(repeat the last observed value), as ``{stage}/persistence_mse`` etc. Where the data module knows the noise floor (the
+error of a perfect forecaster), ``{stage}/mse_vs_floor`` is the model's MSE divided by it: 1.0 is the best possible.
+A quantile model's point forecast is its quantile nearest 0.5; ``{stage}/coverage`` is how often the truth falls
+between its lowest and highest quantile (nominally ``quantiles[-1] - quantiles[0]``).
 """
 
 from __future__ import annotations
@@ -12,10 +16,17 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import (
+    MeanAbsoluteError,
+    MeanMetric,
+    MeanSquaredError,
+    MetricCollection,
+    SymmetricMeanAbsolutePercentageError,
+)
 
 from seqlit.callbacks import ForecastFigure, PredictionWriter
-from seqlit.models.forecaster import ForecastNet
+from seqlit.errors import require
+from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
 
 Cell = Literal["rnn", "lstm", "gru", "scratch"]
@@ -32,7 +43,9 @@ class Forecaster(SeqlitTask):
         dropout: dropout between stacked layers.
         bidirectional: read each window in both directions.
         nonlinearity: ``tanh`` or ``relu`` (``rnn`` and ``scratch`` cells).
-        loss: ``mse`` or ``mae``, computed on the scaled targets.
+        highway: add a linear map of each target's last ``highway`` values to the output (0: off; at most the window).
+        loss: ``mse``, ``mae`` or ``quantile`` (pinball over ``quantiles``), computed on the scaled targets.
+        quantiles: levels the ``quantile`` loss forecasts, increasing in (0, 1); the outermost two bound the interval.
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate.
         weight_decay: L2 penalty (decoupled for ``adamw``).
@@ -41,9 +54,12 @@ class Forecaster(SeqlitTask):
         input_size: features per step; taken from the data when left empty.
         horizon: steps predicted; taken from the data when left empty.
         num_targets: series predicted; taken from the data when left empty.
+        target_transform: transform the data applied to the targets before scaling (``sqrt``, ``log1p``), inverted
+            for metrics and predictions; taken from the data when left empty.
     """
 
     linked = ("input_size", "horizon", "num_targets")
+    optional_linked = ("target_transform",)
 
     def __init__(
         self,
@@ -53,7 +69,9 @@ class Forecaster(SeqlitTask):
         dropout: float = 0.0,
         bidirectional: bool = False,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
-        loss: Literal["mse", "mae"] = "mse",
+        highway: int = 0,
+        loss: Literal["mse", "mae", "quantile"] = "mse",
+        quantiles: list[float] | None = None,
         optimizer: Optimizer = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -62,24 +80,70 @@ class Forecaster(SeqlitTask):
         input_size: int | None = None,
         horizon: int | None = None,
         num_targets: int | None = None,
+        target_transform: Literal["none", "sqrt", "log1p"] | None = None,
     ) -> None:
         super().__init__()
+        require(highway >= 0, "model.highway", highway, "0 (off) or a number of past steps")
+        require(loss in ("mse", "mae", "quantile"), "model.loss", loss, "one of 'mse', 'mae', 'quantile'")
+        quantiles = [0.1, 0.5, 0.9] if quantiles is None else list(quantiles)
+        require(
+            len(quantiles) >= 1 and all(0 < q < 1 for q in quantiles) and quantiles == sorted(set(quantiles)),
+            "model.quantiles",
+            quantiles,
+            "levels strictly increasing inside (0, 1), such as [0.1, 0.5, 0.9]",
+        )
         self.save_hyperparameters()
         self.loss_fn = nn.MSELoss() if loss == "mse" else nn.L1Loss()
-        metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
+        self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
+        self.num_quantiles = len(quantiles) if loss == "quantile" else 1
+        # the point forecast of a quantile model: its level nearest the median
+        self.point_index = (
+            min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5)) if loss == "quantile" else 0
+        )
         # "train" cannot be a ModuleDict key (nn.Module.train exists), hence the suffix
-        self.metrics = nn.ModuleDict({f"{s}_": metrics.clone(prefix=f"{s}/") for s in ("val", "test")})
-        self.persistence = nn.ModuleDict({f"{s}_": MeanSquaredError() for s in ("val", "test")})
+        self.metrics = nn.ModuleDict({f"{s}_": self._metric_set(f"{s}/") for s in ("val", "test")})
+        self.coverage = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("val", "test")})
         self.noise_floor: float | None = None
         self.target_names: list[str] = []
+        self.set_baselines([])
         self.test_records: list[dict[str, Tensor]] = []
         self.maybe_build()
+
+    @staticmethod
+    def _metric_set(prefix: str) -> MetricCollection:
+        """The metrics every forecast (the model's and each baseline's) is scored with, in data units."""
+        metrics = {
+            "mse": MeanSquaredError(),
+            "rmse": MeanSquaredError(squared=False),
+            "mae": MeanAbsoluteError(),
+            "smape": SymmetricMeanAbsolutePercentageError(),
+        }
+        return MetricCollection(metrics, prefix=prefix)
+
+    def set_baselines(self, names: list[str]) -> None:
+        """Metrics for the data's baselines; with none, persistence is computed here from each window."""
+        self.baseline_names = list(names) or ["persistence"]
+        self.baseline_metrics = nn.ModuleDict(
+            {
+                f"{s}_": nn.ModuleDict({b: self._metric_set(f"{s}/{b}_") for b in self.baseline_names})
+                for s in ("val", "test")
+            }
+        )
 
     def build(self) -> None:
         hp = self.hparams
         self.net = ForecastNet(
-            hp.input_size, hp.horizon, hp.num_targets, 1, hp.hidden_size, hp.cell, hp.num_layers, hp.dropout,
-            hp.bidirectional, hp.nonlinearity,
+            hp.input_size,
+            hp.horizon,
+            hp.num_targets,
+            self.num_quantiles,
+            hp.hidden_size,
+            hp.cell,
+            hp.num_layers,
+            hp.dropout,
+            hp.bidirectional,
+            hp.nonlinearity,
+            hp.get("highway", 0),
         )
         # scaling of the targets, so metrics and predictions come out in the data's own units; buffers travel
         # inside the checkpoint
@@ -91,33 +155,69 @@ class Forecaster(SeqlitTask):
             self.target_shift.copy_(torch.tensor(spec["target_shift"]))
             self.target_scale.copy_(torch.tensor(spec["target_scale"]))
         self.noise_floor = spec.get("noise_floor")
+        window = spec.get("window")
+        require(not window or self.hparams.highway <= window, "model.highway", self.hparams.highway,
+                f"at most the data's window ({window} steps)")  # fmt: skip
+        if spec.get("baseline_names"):
+            self.set_baselines(spec["baseline_names"])
         self.target_names = spec.get("target_names") or [f"y{k}" for k in range(self.hparams.num_targets)]
 
     def forward(self, x: Tensor) -> Tensor:
-        """Scaled window (B, W, C) → scaled forecast (B, H, K)."""
+        """Scaled window (B, W, C) → scaled forecast (B, H, K), or (B, H, K, Q) quantiles for the quantile loss."""
         return self.net(x)
 
+    def point_and_quantiles(self, out: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Network output → point forecast (B, H, K) and, for a quantile model, sorted quantiles (B, H, K, Q)."""
+        if self.hparams.loss != "quantile":
+            return out, None
+        if self.num_quantiles == 1:
+            out = out.unsqueeze(-1)  # ForecastNet drops a trailing axis of one output
+        # sorting removes quantile crossing (a lower level above a higher one) without changing the loss's minimiser
+        quantiles = out.sort(dim=-1).values
+        return quantiles[..., self.point_index], quantiles
+
     def unscale(self, v: Tensor) -> Tensor:
-        """Scaled targets (..., K) → the data's units."""
-        return v * self.target_scale + self.target_shift
+        """Scaled targets (..., K) → the data's units (undoing the scaler, then any target transform)."""
+        v = v * self.target_scale + self.target_shift
+        transform = self.hparams.get("target_transform")
+        if transform == "sqrt":
+            return v.clamp(min=0) ** 2
+        return torch.expm1(v) if transform == "log1p" else v
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x, y = batch["x"], batch["y"]
-        pred = self(x)  # (B, H, K)
-        loss = self.loss_fn(pred, y)
+        out = self(x)  # (B, H, K) or (B, H, K, Q)
+        if self.hparams.loss == "quantile":
+            loss = pinball_loss(out if self.num_quantiles > 1 else out.unsqueeze(-1), y, self.levels)
+        else:
+            loss = self.loss_fn(out, y)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(x))
         if stage == "train":  # metrics in data units only where they are reported, not on the hot path
             return loss
-        pred_u, y_u = self.unscale(pred), self.unscale(y)
-        k = self.hparams.num_targets
-        last_seen = self.unscale(x[:, -1:, :k]).expand_as(y_u)  # persistence: repeat the last observed value
+        pred, quantiles = self.point_and_quantiles(out.detach())
+        pred_u, y_u = self.unscale(pred).contiguous(), self.unscale(y)  # torchmetrics views its inputs flat
         self.metrics[f"{stage}_"].update(pred_u, y_u)
-        self.persistence[f"{stage}_"].update(last_seen, y_u)
         self.log_dict(self.metrics[f"{stage}_"], on_epoch=True)
-        self.log(f"{stage}/persistence_mse", self.persistence[f"{stage}_"], on_epoch=True)
+        refs = self._baselines(batch)  # (B, NB, H, K) in data units
+        for i, name in enumerate(self.baseline_names):
+            self.baseline_metrics[f"{stage}_"][name].update(refs[:, i].contiguous(), y_u)
+            self.log_dict(self.baseline_metrics[f"{stage}_"][name], on_epoch=True)
+        record = {"position": batch["position"].cpu(), "pred": pred_u.cpu(), "y": y_u.cpu(), "baselines": refs.cpu()}
+        if quantiles is not None:
+            q_u = self.unscale(quantiles.movedim(-1, 0)).movedim(0, -1)  # unscale acts on the last axis (K)
+            self.coverage[f"{stage}_"].update(interval_coverage(q_u[..., 0], q_u[..., -1], y_u), weight=y_u.numel())
+            self.log(f"{stage}/coverage", self.coverage[f"{stage}_"], on_epoch=True)
+            record["quantiles"] = q_u.cpu()
         if stage == "test":
-            self.test_records.append({"position": batch["position"].cpu(), "pred": pred_u.cpu(), "y": y_u.cpu()})
+            self.test_records.append(record)
         return loss
+
+    def _baselines(self, batch: dict[str, Tensor]) -> Tensor:
+        """The batch's baseline forecasts (B, NB, H, K) in data units; persistence from the window when it has none."""
+        if "baselines" in batch:
+            return batch["baselines"]  # already in data units
+        k, horizon = self.hparams.num_targets, batch["y"].shape[1]
+        return self.unscale(batch["x"][:, -1:, :k]).expand(-1, horizon, -1).unsqueeze(1)  # repeat the last value
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")
@@ -144,18 +244,31 @@ class Forecaster(SeqlitTask):
         self._log_floor("test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        """One row per window and horizon step: position in the series, step ahead, prediction, target (NaN if unknown)."""
-        pred = self.unscale(self(batch["x"]))  # (B, H, K)
+        """One row per window and horizon step: position in the series (and its time, when the data has a time
+        column), step ahead, prediction, quantiles, target (empty where unknown: the future) and the baselines."""
+        pred, quantiles = self.point_and_quantiles(self(batch["x"]))
+        pred = self.unscale(pred)  # (B, H, K)
         y = self.unscale(batch["y"])
+        refs = self._baselines(batch)  # (B, NB, H, K)
         B, H, K = pred.shape
         steps = torch.arange(1, H + 1).repeat(B)  # (B*H,)
         positions = batch["position"].cpu().repeat_interleave(H) + steps - 1
-        rows: dict[str, Any] = {"position": positions, "step": steps}
+        rows: dict[str, Any] = {"position": positions}
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if hasattr(datamodule, "time_labels"):
+            rows["time"] = datamodule.time_labels(positions.numpy())
+        rows["step"] = steps
         names = self.target_names if K > 1 else [""]
         for k, name in enumerate(names):
             suffix = f"_{name}" if name else ""
             rows[f"prediction{suffix}"] = pred[..., k].reshape(-1).cpu()
+            if quantiles is not None:
+                q_u = self.unscale(quantiles.movedim(-1, 0)).movedim(0, -1)  # (B, H, K, Q) in data units
+                for i, level in enumerate(self.levels.tolist()):
+                    rows[f"q{level:g}{suffix}"] = q_u[..., k, i].reshape(-1).cpu()
             rows[f"target{suffix}"] = y[..., k].reshape(-1).cpu()
+            for i, base in enumerate(self.baseline_names):
+                rows[f"{base}{suffix}"] = refs[:, i, :, k].reshape(-1).cpu()
         return rows
 
     def configure_callbacks(self) -> list:

@@ -1,0 +1,187 @@
+"""Base data module for forecasting: any source that yields a numeric series (N, C) gets windows, splits and scaling.
+
+A subclass implements :meth:`SeriesDataModule.load_series`; everything after that (validation of the values,
+chronological split, scaler fit on the training span, windows per span, the data loaders, the sizes handed to the
+model) lives here once. Batches are dicts: ``x`` (B, W, C) scaled inputs, ``y`` (B, H, K) scaled targets, and
+``position`` (B,) the index in the series of the first predicted step. The first K columns of the series are the
+targets, so ``x[..., :K]`` is the targets' own history (what the persistence baseline repeats). A subclass may also
+supply reference forecasts (:meth:`SeriesDataModule.baseline_forecasts`); they travel in the batch as ``baselines``
+(B, NB, H, K), in the data's units, so the task scores them on exactly the model's windows. A subclass may also set
+``target_transform`` (``sqrt``, ``log1p``): the targets are transformed before scaling and the task inverts both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from seqlit.data.batches import TensorDictDataset, tensor_loader
+from seqlit.data.windows import SPANS, Scaler, sliding_windows, split_bounds, transform_targets
+from seqlit.errors import InputError, require
+
+
+class SeriesDataModule(L.LightningDataModule):
+    """Windows of a multivariate series, split chronologically into train / val / test spans.
+
+    Args:
+        window: past steps the model sees (W).
+        horizon: future steps it predicts (H), all at once.
+        val_size: validation span, carved from the end of the training span: steps (int) or a fraction (float).
+        test_size: test span at the end of the series: steps (int) or a fraction (float).
+        stride: step between consecutive training windows.
+        scaler: ``none``, ``standard`` or ``minmax``, fit on the training span only.
+        batch_size: windows per batch.
+        shuffle: reshuffle training windows every epoch.
+        num_workers: DataLoader worker processes (0 is fastest for data that lives in memory).
+        context_across_spans: let validation and test windows read their inputs from before their span (their
+            targets always lie inside it), so every step of those spans is forecast. Off: windows stay inside a span.
+    """
+
+    def __init__(
+        self,
+        window: int = 3,
+        horizon: int = 1,
+        val_size: int | float = 100,
+        test_size: int | float = 200,
+        stride: int = 1,
+        scaler: str = "none",
+        batch_size: int = 32,
+        shuffle: bool = True,
+        num_workers: int = 0,
+        context_across_spans: bool = False,
+    ) -> None:
+        super().__init__()
+        require(window >= 1, "window", window, "at least 1 step")
+        require(horizon >= 1, "horizon", horizon, "at least 1 step")
+        require(stride >= 1, "stride", stride, "at least 1 step")
+        require(batch_size >= 1, "batch_size", batch_size, "at least 1")
+        require(num_workers >= 0, "num_workers", num_workers, "0 or more")
+        self.scaler = Scaler(scaler)
+        self.datasets: dict[str, TensorDictDataset] = {}
+        self.bounds: dict[str, tuple[int, int]] = {}
+        self.series: np.ndarray | None = None  # the raw (unscaled) series, kept for figures and predictions
+        self.names: list[str] = []
+        self.baseline_names: list[str] = []
+        self.target_transform = "none"  # set by a subclass that offers one; see windows.transform_targets
+        self.context_across_spans = context_across_spans
+
+    # --- what a subclass provides -------------------------------------------------------------------------------
+    def load_series(self) -> tuple[np.ndarray, list[str], int]:
+        """Return the series (N, C) as float, its column names, and how many leading columns are targets."""
+        raise NotImplementedError
+
+    def unscaled_columns(self) -> list[int]:
+        """Columns the scaler leaves alone (for example one-hot indicators); none by default."""
+        return []
+
+    def baseline_forecasts(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Reference forecasts, name → (M, H, K) in data units, for windows whose first predicted step is at
+        ``positions`` (indices into the series); none by default. Called once the series, spans and scaler are set."""
+        return {}
+
+    def extra_spec(self) -> dict[str, Any]:
+        """Further facts for the model (for example a known noise floor); none by default."""
+        return {}
+
+    # --- shared machinery -----------------------------------------------------------------------------------------
+    @property
+    def num_targets(self) -> int:
+        return self._num_targets
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:  # idempotent: the CLI sets data up once, early, before the Trainer does
+            return
+        hp = self.hparams
+        values, names, num_targets = self.load_series()
+        values = np.asarray(values, dtype=np.float64)
+        bad = np.argwhere(~np.isfinite(values))
+        if len(bad):
+            row, col = bad[0]
+            raise InputError(
+                f"series column {names[col]!r} has a non-finite value ({values[row, col]}) at step {row} "
+                f"({len(bad)} in all): NaN and inf are not allowed; fill or drop them first"
+            )
+        self.series, self.names, self._num_targets = values, names, num_targets
+        self.bounds = split_bounds(len(values), hp.val_size, hp.test_size)
+        for span, (start, end) in self.bounds.items():
+            if span == "val" and end == start:
+                continue  # no validation span was asked for
+            # with context across spans, a later span's windows read their inputs from the spans before it
+            across = self.context_across_spans and span != "train"
+            need, what = (hp.horizon, "horizon") if across else (hp.window + hp.horizon, "window + horizon")
+            require(
+                end - start >= need,
+                what,
+                need,
+                f"at most the {span} span's {end - start} steps (steps {start}..{end - 1}), so it holds a window",
+            )
+        prepared = values.copy()
+        prepared[:, :num_targets] = transform_targets(values[:, :num_targets], self.target_transform, names)
+        self.scaler.fit(prepared[slice(*self.bounds["train"])], names, keep=self.unscaled_columns())
+        scaled = self.scaler.transform(prepared).astype(np.float32)
+        for span in SPANS:
+            start, end = self.bounds[span]
+            if end == start:
+                continue
+            stride = hp.stride if span == "train" else 1  # evaluate on every window, whatever the training stride
+            lo = start - hp.window if self.context_across_spans and span != "train" else start
+            x, y, pos = sliding_windows(scaled[lo:end], hp.window, hp.horizon, num_targets, stride)
+            self.datasets[span] = TensorDictDataset(**self._window_tensors(x, y, pos + lo))
+        # predict: every test window, plus the window that ends at the series' end, whose future is unknown (NaN)
+        test = self.datasets["test"].tensors
+        future = self._window_tensors(
+            scaled[None, -hp.window :],
+            np.full((1, hp.horizon, num_targets), np.nan, np.float32),
+            np.array([len(values)]),
+        )
+        self.datasets["predict"] = TensorDictDataset(**{k: torch.cat([test[k], future[k]]) for k in test})
+
+    def _window_tensors(self, x: np.ndarray, y: np.ndarray, positions: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch columns of windows: inputs, targets, positions and, where the subclass has them, baselines."""
+        out = {"x": torch.from_numpy(x), "y": torch.from_numpy(y), "position": torch.from_numpy(positions)}
+        found = self.baseline_forecasts(positions)
+        if found:
+            self.baseline_names = list(found)
+            stacked = np.stack([found[name] for name in self.baseline_names], axis=1)  # (M, NB, H, K), data units
+            out["baselines"] = torch.from_numpy(stacked.astype(np.float32))
+        return out
+
+    def spec(self) -> dict[str, Any]:
+        """Sizes and scaling the model takes from the data, so nobody types them twice."""
+        k = self.num_targets
+        return {
+            "input_size": self.series.shape[1],
+            "horizon": self.hparams.horizon,
+            "window": self.hparams.window,
+            "num_targets": k,
+            "target_names": self.names[:k],
+            "target_shift": [float(v) for v in self.scaler.shift[:k]],
+            "target_scale": [float(v) for v in self.scaler.scale[:k]],
+            "baseline_names": list(self.baseline_names),
+            "target_transform": self.target_transform,
+            **self.extra_spec(),
+        }
+
+    def _loader(self, span: str) -> DataLoader:
+        shuffle = span == "train" and self.hparams.shuffle
+        return tensor_loader(self.datasets[span], self.hparams.batch_size, shuffle, self.hparams.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val") if "val" in self.datasets else []
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Scaler statistics as plain data, stored in every checkpoint."""
+        return {"scaler": self.scaler.state(), "names": list(self.names)} if self.series is not None else {}

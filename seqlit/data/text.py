@@ -1,0 +1,349 @@
+"""Text classification data from raw files: IMDB's folders, label folders, CSV/TSV or JSONL, to length-bucketed batches.
+
+``root`` is read in one of three layouts: split folders (``train/<label>/*.txt`` and optionally ``test/<label>/*.txt``,
+as the IMDB archive unpacks), label folders with no split (``<label>/*.txt``), or one CSV/TSV/JSONL file with a text
+and a label column. Validation (and test, where the data has none) is carved from the training documents by a seeded,
+stratified fraction. A :class:`~seqlit.data.tokenize.TextTokenizer` is trained on the training split only; every
+document is encoded once and the result cached on disk under ``cache_dir``, keyed by the input files (path, size,
+modification time) and the settings that shape the ids, so a second run starts in seconds. Documents that end up with
+no tokens are dropped, longer ones truncated to ``max_length``; both are counted in one summary line.
+
+Batches are dicts (``x`` (B, T) int64 ids, ``lengths`` (B,), ``y`` (B,), ``id`` (B,)) from a
+:class:`~seqlit.data.samplers.BucketBatchSampler`. The tokenizer and the label names are the module's
+``state_dict()``, which Lightning stores in every checkpoint; ``seqlit predict --ckpt_path X --data.predict_path F``
+therefore needs nothing else, and encodes ``F`` only in ``predict_dataloader``, after the checkpoint is restored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader
+
+from seqlit.data.batches import batch_identity
+from seqlit.data.samplers import BucketBatchSampler, TokenDataset, unbucketed_padding
+from seqlit.data.textfiles import (
+    TABLE_SUFFIXES,
+    RawDocs,
+    fingerprint,
+    folder_files,
+    label_order,
+    read_files,
+    read_predict,
+    read_table,
+    stratified_split,
+)
+from seqlit.data.tokenize import PAD_ID, TextTokenizer, TokenizerKind, load_vectors, truncate
+from seqlit.errors import InputError, require
+
+CACHE_FORMAT = 1  # bump when the cached arrays change meaning
+SPLITS = ("train", "val", "test")
+
+
+class TextDataModule(L.LightningDataModule):
+    """Labelled documents → token-id batches (see the module docstring).
+
+    Args:
+        root: a folder (split folders or label folders) or a ``.csv``/``.tsv``/``.jsonl`` file.
+        predict_path: documents to predict: a ``.txt`` file (one per line; id = line number from 0), a folder of
+            ``.txt`` files (id = position in name order), or a CSV/TSV/JSONL file (its ``text_column``).
+        text_column: column (or JSON key) holding the text, for table files.
+        label_column: column (or JSON key) holding the label, for table files.
+        val_fraction: share of each class's training documents kept for validation.
+        test_fraction: share of each class carved for test when the data has no test split.
+        split_seed: seed of those carvings.
+        tokenizer: ``word`` (whole words, as the tutorials) or ``bpe`` (sub-words; nothing is unknown).
+        max_vocab: vocabulary entries besides ``<pad>`` and ``<unk>`` (the tutorials' 25,000).
+        min_freq: a word needs this many occurrences in the training split to get an entry.
+        lowercase: lower-case before tokenizing.
+        max_length: tokens kept per document (``null``: all).
+        truncation: which part of a longer document to keep: ``head``, ``tail`` or ``both`` (first and last halves).
+        batch_size: documents per training batch.
+        eval_batch_size: documents per validation/test/predict batch (default: ``batch_size``).
+        pool_batches: batches' worth of documents sorted together when bucketing (1 = no bucketing).
+        equal_length: cut every training batch to its shortest document (no padding at all), so an LSTM runs
+            oneDNN's fast kernel on the CPU; with buckets this drops a few percent of the tokens. Evaluation and
+            prediction always read whole documents (up to ``max_length``).
+        shuffle: reshuffle training batches every epoch.
+        seed: seed of the batch shuffles (each epoch adds its number).
+        vectors_path: pretrained word vectors (GloVe or word2vec text format) to initialise the embedding.
+        cache_dir: folder of the tokenization cache (empty string: no cache).
+        num_workers: DataLoader worker processes (0 is fastest: batches are built from memory).
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        predict_path: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split_seed: int = 0,
+        tokenizer: TokenizerKind = "word",
+        max_vocab: int = 25_000,
+        min_freq: int = 1,
+        lowercase: bool = True,
+        max_length: int | None = 400,
+        truncation: Literal["head", "tail", "both"] = "head",
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        pool_batches: int = 50,
+        equal_length: bool = False,
+        shuffle: bool = True,
+        seed: int = 0,
+        vectors_path: str | None = None,
+        cache_dir: str = ".cache/seqlit",
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        require(0.0 <= val_fraction < 1.0, "data.val_fraction", val_fraction, "a fraction in [0, 1)")
+        require(0.0 <= test_fraction < 1.0, "data.test_fraction", test_fraction, "a fraction in [0, 1)")
+        require(val_fraction + test_fraction < 1.0, "data.val_fraction + data.test_fraction",
+                val_fraction + test_fraction, "below 1, so documents are left to train on")  # fmt: skip
+        require(max_length is None or max_length >= 1, "data.max_length", max_length, "null or at least 1 token")
+        require(truncation in ("head", "tail", "both"), "data.truncation", truncation, "one of head, tail, both")
+        require(batch_size >= 1, "data.batch_size", batch_size, "at least 1")
+        require(
+            eval_batch_size is None or eval_batch_size >= 1, "data.eval_batch_size", eval_batch_size, "null or >= 1"
+        )
+        require(pool_batches >= 1, "data.pool_batches", pool_batches, "at least 1")
+        require(num_workers >= 0, "data.num_workers", num_workers, "0 or more")
+        self.save_hyperparameters()
+        self.tokenizer: TextTokenizer | None = None
+        self.label_names: list[str] = []
+        self.datasets: dict[str, TokenDataset] = {}
+        self.stats: dict[str, Any] = {}
+        self.vectors: torch.Tensor | None = None
+        self._predict: tuple[RawDocs, list[int]] | None = None
+
+    # --- setup --------------------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if stage == "predict":
+            # the tokenizer may come from a checkpoint restored after this runs: read now (bad input fails early),
+            # encode in predict_dataloader
+            if self._predict is None:
+                self._predict = self._read_predict()
+            return
+        if self.datasets:  # idempotent: the CLI sets data up once, early, before the Trainer does
+            return
+        require(self.hparams.root is not None, "data.root", None, "a folder or a .csv/.tsv/.jsonl file of documents")
+        corpus = self._load_corpus()
+        self._build_datasets(corpus)
+        if stage in ("fit", None) and self.hparams.vectors_path:
+            table, found = load_vectors(self.hparams.vectors_path, self.tokenizer.vocab(), self.hparams.seed)
+            self.vectors = torch.from_numpy(table)
+            v = self.tokenizer.vocab_size
+            rank_zero_info(f"text: pretrained vectors cover {found:,} of {v:,} vocabulary entries ({found / v:.1%})")
+
+    def _sources(self) -> tuple[str, list[tuple[Path, str]] | Path, list[tuple[Path, str]] | None]:
+        """The layout of ``root`` and its inputs: (layout, training files or table file, test files or None)."""
+        root = Path(self.hparams.root)
+        require(root.exists(), "data.root", str(root), "an existing folder or .csv/.tsv/.jsonl file")
+        if root.is_file():
+            require(
+                root.suffix in TABLE_SUFFIXES, "data.root", str(root), f"a folder or a {'/'.join(TABLE_SUFFIXES)} file"
+            )
+            return "table", root, None
+        if (root / "train").is_dir():
+            test = folder_files(root / "test") if (root / "test").is_dir() else None
+            return "split", folder_files(root / "train"), test
+        return "folders", folder_files(root), None
+
+    def _load_corpus(self) -> dict[str, Any]:
+        """Read, split, train the tokenizer and encode, or load all of that from the cache."""
+        hp = self.hparams
+        layout, train_in, test_in = self._sources()
+        has_test = test_in is not None
+        settings = {
+            "format": CACHE_FORMAT, "layout": layout, "tokenizer": hp.tokenizer, "max_vocab": hp.max_vocab,
+            "min_freq": hp.min_freq, "lowercase": hp.lowercase, "val_fraction": hp.val_fraction,
+            "test_fraction": None if has_test else hp.test_fraction, "split_seed": hp.split_seed,
+            "columns": [hp.text_column, hp.label_column] if layout == "table" else None,
+        }  # fmt: skip
+        files = [train_in] if layout == "table" else [p for p, _ in train_in] + [p for p, _ in test_in or []]
+        cache = Path(hp.cache_dir) / f"text-{fingerprint(files, settings)}" if hp.cache_dir else None
+        if cache is not None and (cache / "meta.json").is_file():
+            meta = json.loads((cache / "meta.json").read_text())
+            with np.load(cache / "arrays.npz") as z:
+                corpus = {k: z[k] for k in z.files}
+            corpus["meta"] = meta
+            rank_zero_info(f"text: tokenized corpus loaded from the cache {cache}")
+            return corpus
+        start = time.perf_counter()
+        pool = read_table(train_in, hp.text_column, hp.label_column) if layout == "table" else read_files(train_in)
+        test = read_files(test_in, desc="reading test") if has_test else RawDocs()
+        names = label_order(pool.labels)
+        require(len(names) >= 2, "labels", names, "at least 2 distinct classes in the training documents")
+        unknown = sorted(set(test.labels) - set(names))
+        require(not unknown, "test labels", unknown, f"labels seen in training too ({names})")
+        index = {n: i for i, n in enumerate(names)}
+        pool_y = np.array([index[lab] for lab in pool.labels], dtype=np.int64)
+        test_y = np.array([index[lab] for lab in test.labels], dtype=np.int64)
+        fractions = [hp.val_fraction] if has_test else [hp.val_fraction, hp.test_fraction]
+        parts = stratified_split(pool_y, fractions, hp.split_seed)
+        train_idx, val_idx = parts[0], parts[1]
+        train_texts = [pool.texts[i] for i in train_idx]
+        tok = TextTokenizer.train(train_texts, hp.tokenizer, hp.max_vocab, hp.min_freq, hp.lowercase)
+        pool_ids, pool_off = tok.encode(pool.texts)
+        test_ids, test_off = tok.encode(test.texts)
+        seconds = time.perf_counter() - start
+        corpus = {
+            "pool_ids": pool_ids, "pool_offsets": pool_off, "pool_y": pool_y,
+            "test_ids": test_ids, "test_offsets": test_off, "test_y": test_y,
+            "train_idx": train_idx, "val_idx": val_idx,
+            "test_idx": np.arange(len(test_y)) if has_test else parts[2],
+        }  # fmt: skip
+        meta = {
+            "tokenizer": tok.to_json(), "label_names": names, "test_source": "test" if has_test else "pool",
+            "not_utf8": pool.not_utf8 + test.not_utf8, "seconds": seconds,
+        }  # fmt: skip
+        if cache is not None:
+            tmp = cache.with_name(cache.name + f".tmp{np.random.randint(1 << 30)}")
+            tmp.mkdir(parents=True)
+            np.savez(tmp / "arrays.npz", **corpus)
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            try:
+                tmp.rename(cache)  # atomic: a half-written cache is never read
+            except OSError:  # another process finished first; its copy is as good
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        rank_zero_info(f"text: read, trained the tokenizer and encoded {len(pool_y) + len(test_y):,} documents "
+                       f"in {seconds:.1f} s")  # fmt: skip
+        return {**corpus, "meta": meta}
+
+    def _build_datasets(self, corpus: dict[str, Any]) -> None:
+        hp, meta = self.hparams, corpus["meta"]
+        tok = TextTokenizer.from_json(meta["tokenizer"])
+        if self.tokenizer is not None and self.tokenizer.vocab() != tok.vocab():
+            raise InputError("the checkpoint's vocabulary differs from the one built from data.root now: "
+                             "the data or the tokenizer settings changed since training")  # fmt: skip
+        self.tokenizer, self.label_names = tok, list(meta["label_names"])
+        stats: dict[str, Any] = {"not_utf8": int(meta["not_utf8"]), "tokenize_seconds": float(meta["seconds"])}
+        for split in SPLITS:
+            source = "test" if split == "test" and meta["test_source"] == "test" else "pool"
+            idx = corpus[f"{split}_idx"]
+            offsets = corpus[f"{source}_offsets"]
+            starts, ends = offsets[idx], offsets[idx + 1]
+            docs, truncated = truncate(corpus[f"{source}_ids"], starts, ends, hp.max_length, hp.truncation)
+            keep = [i for i, d in enumerate(docs) if len(d)]  # a zero length would make pack_padded_sequence raise
+            stats[f"{split}_empty"] = len(docs) - len(keep)
+            stats[f"{split}_truncated"] = truncated
+            if not keep:
+                continue
+            y = corpus[f"{source}_y"][idx]
+            self.datasets[split] = TokenDataset(
+                [docs[i] for i in keep], y[keep], idx[keep], PAD_ID, hp.equal_length and split == "train", hp.truncation
+            )
+        require("train" in self.datasets, "data.root", hp.root, "documents with at least one token to train on")
+        self.stats = stats
+        self._report()
+
+    def _report(self) -> None:
+        s, hp = self.stats, self.hparams
+        sizes = " / ".join(f"{len(self.datasets[k]):,} {k}" for k in SPLITS if k in self.datasets)
+        empty = sum(s[f"{k}_empty"] for k in SPLITS)
+        truncated = sum(s[f"{k}_truncated"] for k in SPLITS)
+        rank_zero_info(
+            f"text: {sizes} documents, labels {self.label_names}, vocabulary {self.tokenizer.vocab_size:,} "
+            f"({hp.tokenizer}); {truncated:,} truncated to {hp.max_length} tokens, {empty:,} empty dropped, "
+            f"{s['not_utf8']:,} not UTF-8 (decoded with replacement)"
+        )
+        lengths = self.datasets["train"].lengths
+        sampler = BucketBatchSampler(lengths, hp.batch_size, True, hp.seed, hp.pool_batches)
+        self.stats["padding"] = sampler.padding_fraction()
+        self.stats["padding_unbucketed"] = unbucketed_padding(lengths, hp.batch_size, hp.seed)
+        rank_zero_info(
+            f"text: training batches are {self.stats['padding']:.1%} padding with length buckets "
+            f"({self.stats['padding_unbucketed']:.1%} without); mean length {lengths.mean():.0f} tokens"
+        )
+
+    def _read_predict(self) -> tuple[RawDocs, list[int]]:
+        hp = self.hparams
+        require(hp.predict_path is not None, "data.predict_path", None, "a .txt file or folder of documents to predict")
+        path = Path(hp.predict_path)
+        if path.is_file() and path.suffix in TABLE_SUFFIXES:
+            docs = read_table(path, hp.text_column, None)
+            return docs, list(range(len(docs.texts)))
+        return read_predict(path)
+
+    # --- what the model and the checkpoint take -----------------------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        """Sizes the classifier takes from the data; empty until a tokenizer exists (trained, or from a checkpoint)."""
+        if self.tokenizer is None:
+            return {}
+        spec: dict[str, Any] = {"vocab_size": self.tokenizer.vocab_size, "pad_id": PAD_ID}
+        if self.label_names:
+            spec.update(num_classes=len(self.label_names), label_names=list(self.label_names))
+        if self.vectors is not None:
+            spec["embedding_vectors"] = self.vectors
+        return spec
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tokenizer (JSON string) and label names: plain data that lets a checkpoint predict on its own."""
+        if self.tokenizer is None:
+            return {}
+        hp = self.hparams
+        return {"tokenizer": self.tokenizer.to_json(), "label_names": list(self.label_names),
+                "max_length": hp.max_length, "truncation": hp.truncation}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        tok = TextTokenizer.from_json(state["tokenizer"])
+        if self.datasets and self.tokenizer is not None and self.tokenizer.vocab() != tok.vocab():
+            raise InputError("the checkpoint's vocabulary differs from the one built from data.root now: "
+                             "the data or the tokenizer settings changed since training")  # fmt: skip
+        self.tokenizer, self.label_names = tok, list(state["label_names"])
+
+    # --- loaders ------------------------------------------------------------------------------------------------
+    def _loader(self, dataset: TokenDataset, train: bool, sort: bool = True) -> DataLoader:
+        hp = self.hparams
+        trainer = self.trainer
+        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = BucketBatchSampler(
+            dataset.lengths, hp.batch_size if train else hp.eval_batch_size or hp.batch_size,
+            shuffle=train and hp.shuffle, seed=hp.seed, pool_batches=hp.pool_batches,
+            num_replicas=replicas, rank=rank, sort=sort,
+        )  # fmt: skip
+        # the sampler yields whole batches: batch_size=None hands each list of indices to the dataset at once
+        return DataLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
+                          num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["train"], train=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.datasets["val"], train=False) if "val" in self.datasets else []
+
+    def test_dataloader(self) -> DataLoader:
+        require(
+            "test" in self.datasets, "data.root", self.hparams.root, "data with a test split (or test_fraction > 0)"
+        )
+        return self._loader(self.datasets["test"], train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.tokenizer is None:
+            raise InputError("predict needs a tokenizer: give --ckpt_path of a checkpoint trained on text "
+                             "(it stores the tokenizer and label names)")  # fmt: skip
+        docs, ids = self._predict if self._predict is not None else self._read_predict()
+        ids_flat, offsets = self.tokenizer.encode(docs.texts)
+        encoded, truncated = truncate(
+            ids_flat, offsets[:-1], offsets[1:], self.hparams.max_length, self.hparams.truncation
+        )
+        keep = [i for i, d in enumerate(encoded) if len(d)]
+        require(bool(keep), "data.predict_path", self.hparams.predict_path, "documents with at least one token")
+        rank_zero_info(
+            f"text: predicting {len(keep):,} documents ({truncated:,} truncated to {self.hparams.max_length} tokens, "
+            f"{len(encoded) - len(keep):,} without tokens skipped, {docs.not_utf8:,} not UTF-8)"
+        )
+        dataset = TokenDataset([encoded[i] for i in keep], [-1] * len(keep), [ids[i] for i in keep], PAD_ID)
+        return self._loader(dataset, train=False, sort=False)  # rows come out in document order

@@ -1,0 +1,325 @@
+"""Forecasting a user's own CSV file: one row per time step, target columns, covariates and an optional time column.
+
+The file is read with the standard ``csv`` module into a numeric series whose first K columns are the targets, then
+the numeric covariates, then one-hot indicators of the categorical covariates (categories taken from the training
+span, so an unseen category is all zeros rather than leaked). Everything after that, the chronological split, the scaler
+fit on the training span, the windows and the loaders, is :class:`~seqlit.data.series.SeriesDataModule`'s one path,
+which this module only feeds. It adds what real files need: missing values (an error naming lines and columns, or
+forward-fill / linear interpolation), a time column (checked to increase, echoed in predictions, extended past the end
+of the file for the future forecast) and baseline forecasts on every window (persistence, seasonal naive, direct
+AR), which the batch carries so the task scores them on exactly the model's windows.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from seqlit.data import baselines as bl
+from seqlit.data.series import SeriesDataModule
+from seqlit.data.windows import split_bounds
+from seqlit.errors import InputError, require
+
+MISSING = {"", "na", "nan", "null", "none", "?", "n/a", "#n/a", "-"}
+# tried in order when no time_format is given; the first that reads every value wins and formats future steps
+TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%Y/%m/%d",
+    "%d.%m.%Y", "%m/%d/%Y", "%Y-%m", "%Y%m%d",
+)  # fmt: skip
+BASELINES = ("persistence", "seasonal_naive", "ar")
+
+
+def read_csv(path: str, delimiter: str) -> tuple[list[str], list[list[str]]]:
+    """Header and data rows of a CSV file (cells stripped); a missing, empty or ragged file is an InputError."""
+    file = Path(path)
+    require(file.is_file(), "data.path", path, "an existing CSV file with a header row")
+    with file.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets often write a BOM
+        rows = [[c.strip() for c in r] for r in csv.reader(f, delimiter=delimiter) if r]  # skip blank lines
+    require(len(rows) >= 2, "data.path", path, "a CSV file with a header row and at least one data row")
+    header, body = rows[0], rows[1:]
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise InputError(
+                f"data.path={path!r}: data row {i + 1} has {len(row)} fields but the header has {len(header)}: "
+                "every row needs one value per column"
+            )
+    return header, body
+
+
+def parse_numbers(cells: list[str], column: str) -> np.ndarray:
+    """Floats of one column, NaN where a cell is missing; any other non-number is an error naming its row."""
+    out = np.empty(len(cells))
+    for i, cell in enumerate(cells):
+        if cell.lower() in MISSING:
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(cell)
+        except ValueError:
+            out[i] = np.inf
+        if not np.isfinite(out[i]):
+            raise InputError(
+                f"column {column!r} has the non-numeric value {cell!r} in data row {i + 1}: numeric columns need "
+                "finite numbers (empty or NA for missing); list text columns under data.categorical"
+            )
+    return out
+
+
+def fill_missing(values: np.ndarray, names: list[str], how: str) -> np.ndarray:
+    """Handle NaNs per ``how``: ``error`` names the rows and columns, ``ffill`` / ``interpolate`` fill them."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    where = []
+    for j in np.flatnonzero(missing.any(0)):
+        rows = np.flatnonzero(missing[:, j]) + 1
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        where.append(f"{names[j]!r} at data rows {', '.join(map(str, rows[:5]))}{more}")
+    if how == "error":
+        raise InputError(
+            f"data.missing='error': missing values in {'; '.join(where)}; fill them in the file or set "
+            "data.missing to 'ffill' or 'interpolate'"
+        )
+    out = values.copy()
+    steps = np.arange(len(values))
+    for j in np.flatnonzero(missing.any(0)):
+        ok = ~missing[:, j]
+        if not ok[0]:  # nothing earlier to carry forward or interpolate from
+            raise InputError(
+                f"data.missing={how!r} cannot fill column {names[j]!r}: its first data row is missing and there is "
+                "no earlier value; drop the leading rows"
+            )
+        if how == "ffill":
+            out[:, j] = values[np.maximum.accumulate(np.where(ok, steps, 0)), j]
+        else:  # linear in the row index (one row per step); trailing gaps hold the last value
+            out[:, j] = np.interp(steps, steps[ok], values[ok, j])
+    return out
+
+
+class TimeAxis:
+    """The parsed time column: ordering checks, labels of the file's rows, and labels of steps past its end."""
+
+    def __init__(self, cells: list[str], column: str, fmt: str | None) -> None:
+        self.cells, self.column = cells, column
+        self.numeric = fmt is None and all(_is_number(c) for c in cells)
+        if self.numeric:
+            self.fmt = None
+            times: list[Any] = [float(c) for c in cells]
+        else:
+            # the first format that reads every value; failing that, the one the first value is in (to name the culprit)
+            self.fmt = fmt or next((f for f in TIME_FORMATS if _parses(cells, f)), None)
+            self.fmt = self.fmt or next((f for f in TIME_FORMATS if _parses(cells[:1], f)), None)
+            bad = next((i for i, c in enumerate(cells) if self.fmt is None or not _parses([c], self.fmt)), None)
+            if bad is not None:
+                raise InputError(
+                    f"data.time_column={column!r} has {cells[bad]!r} in data row {bad + 1}, which is not a time "
+                    f"{'in data.time_format=' + repr(fmt) if fmt else 'in a known format'}: give data.time_format "
+                    "(a strptime format such as '%Y-%m-%d'), or numbers"
+                )
+            times = [datetime.strptime(c, self.fmt) for c in cells]
+        for i in range(1, len(times)):
+            if times[i] <= times[i - 1]:
+                what = "a duplicate of" if times[i] == times[i - 1] else "earlier than"
+                raise InputError(
+                    f"data.time_column={column!r} must increase strictly: {cells[i]!r} in data row {i + 1} is {what} "
+                    f"{cells[i - 1]!r} in data row {i}; sort the file and drop duplicate rows"
+                )
+        self.times = times
+        self.step = self._step()
+
+    def _step(self) -> Any:
+        """The usual step between rows: a number, a whole number of months (when every row falls on the same day of
+        the month at the same clock time), or a timedelta."""
+        t = self.times
+        if len(t) < 2:
+            return 1.0 if self.numeric else timedelta(days=1)
+        if not self.numeric and len({(x.day, x.time()) for x in t}) == 1:
+            months = Counter((b.year - a.year) * 12 + b.month - a.month for a, b in zip(t[:-1], t[1:], strict=True))
+            return ("months", months.most_common(1)[0][0])
+        return Counter(b - a for a, b in zip(t[:-1], t[1:], strict=True)).most_common(1)[0][0]
+
+    def label(self, i: int) -> str:
+        """Label of step ``i``: the file's own text inside the file, the usual step extrapolated past its end."""
+        if i < len(self.cells):
+            return self.cells[i]
+        ahead = i - len(self.cells) + 1
+        last = self.times[-1]
+        if self.numeric:
+            value = last + self.step * ahead
+            return str(int(value)) if all(float(c).is_integer() for c in self.cells) else f"{value:g}"
+        if isinstance(self.step, tuple):
+            m = last.year * 12 + last.month - 1 + self.step[1] * ahead
+            return last.replace(year=m // 12, month=m % 12 + 1).strftime(self.fmt)
+        return (last + self.step * ahead).strftime(self.fmt)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        return np.isfinite(float(cell))
+    except ValueError:
+        return False
+
+
+def _parses(cells: list[str], fmt: str) -> bool:
+    try:
+        for c in cells:
+            datetime.strptime(c, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+class TimeSeriesDataModule(SeriesDataModule):
+    """Windows of a CSV time series (see the module docstring).
+
+    Args:
+        path: the CSV file: a header row, then one row per time step, oldest first.
+        target: the column (or list of columns) to forecast.
+        covariates: further numeric columns the model sees in its window (observed in the past, not forecast).
+        categorical: text columns the model sees one-hot encoded (categories from the training span).
+        time_column: column of times or numbers: checked to increase, written beside every prediction.
+        time_format: strptime format of ``time_column``; detected from common formats when empty.
+        missing: ``error`` (name the rows and columns), ``ffill`` (carry the last value) or ``interpolate`` (linear).
+        transform: ``none``, ``sqrt`` (counts: their noise grows with the level) or ``log1p``, applied to the targets
+            before scaling and undone for every metric and prediction.
+        season: season length in steps for the seasonal-naive baseline (12 for monthly data with a yearly cycle).
+        ar_order: lags of the linear AR baseline, fit by least squares on the training span.
+        baselines: which reference forecasts to compute and log: any of persistence, seasonal_naive, ar.
+        delimiter: field separator of the file.
+        window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, context_across_spans:
+            see :class:`~seqlit.data.series.SeriesDataModule`; spans are usually fractions here (0.1 = 10%).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        target: str | list[str],
+        covariates: list[str] | None = None,
+        categorical: list[str] | None = None,
+        time_column: str | None = None,
+        time_format: str | None = None,
+        missing: Literal["error", "ffill", "interpolate"] = "error",
+        transform: Literal["none", "sqrt", "log1p"] = "none",
+        season: int = 12,
+        ar_order: int = 24,
+        baselines: list[str] | None = None,
+        delimiter: str = ",",
+        window: int = 24,
+        horizon: int = 1,
+        val_size: int | float = 0.1,
+        test_size: int | float = 0.2,
+        stride: int = 1,
+        scaler: Literal["none", "standard", "minmax"] = "standard",
+        batch_size: int = 64,
+        shuffle: bool = True,
+        num_workers: int = 0,
+        context_across_spans: bool = True,
+    ) -> None:
+        super().__init__(
+            window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, context_across_spans
+        )
+        require(missing in ("error", "ffill", "interpolate"), "data.missing", missing, "error, ffill or interpolate")
+        require(season >= 1, "data.season", season, "a season length of at least 1 step")
+        require(ar_order >= 1, "data.ar_order", ar_order, "at least 1 lag")
+        chosen = BASELINES if baselines is None else baselines
+        unknown = [b for b in chosen if b not in BASELINES]
+        require(not unknown, "data.baselines", baselines, f"a list drawn from {', '.join(BASELINES)}")
+        require(transform in ("none", "sqrt", "log1p"), "data.transform", transform, "none, sqrt or log1p")
+        require(len(delimiter) == 1, "data.delimiter", delimiter, "one character")
+        self.save_hyperparameters()
+        self.target_transform = transform
+        self.time: TimeAxis | None = None
+        self.categories: dict[str, list[str]] = {}
+        self._onehot: list[int] = []
+        self._ar: np.ndarray | None = None
+
+    @property
+    def targets(self) -> list[str]:
+        t = self.hparams.target
+        return [t] if isinstance(t, str) else list(t)
+
+    def load_series(self) -> tuple[np.ndarray, list[str], int]:
+        hp = self.hparams
+        header, rows = read_csv(hp.path, hp.delimiter)
+        covariates, categorical = list(hp.covariates or []), list(hp.categorical or [])
+        require(len(self.targets) >= 1, "data.target", hp.target, "at least one column name")
+        wanted = [("data.target", c) for c in self.targets] + [("data.covariates", c) for c in covariates]
+        wanted += [("data.categorical", c) for c in categorical]
+        wanted += [("data.time_column", hp.time_column)] if hp.time_column else []
+        for param, name in wanted:
+            require(name in header, param, name, f"a column of {hp.path}, which has {header}")
+        used = [n for _, n in wanted]
+        dup = next((n for n in used if used.count(n) > 1), None)
+        require(dup is None, "data columns", dup, "each column in one role only (target, covariate, time)")
+        column = {name: [r[header.index(name)] for r in rows] for name in used}
+        if hp.time_column:
+            self.time = TimeAxis(column[hp.time_column], hp.time_column, hp.time_format)
+        numeric = self.targets + covariates
+        values = np.stack([parse_numbers(column[c], c) for c in numeric], axis=1)  # (N, K + numeric covariates)
+        values = fill_missing(values, numeric, hp.missing)
+        # categories from the training span only; bounds are recomputed identically by the base class
+        n_train = split_bounds(len(rows), hp.val_size, hp.test_size)["train"][1]
+        blocks, names = [values], list(numeric)
+        for c in categorical:
+            cats = sorted(set(column[c][:n_train]))
+            self.categories[c] = cats
+            cells = np.array(column[c])
+            blocks.append(np.stack([cells == cat for cat in cats], axis=1).astype(np.float64))  # (N, categories)
+            names += [f"{c}={cat}" for cat in cats]
+        self._onehot = list(range(len(numeric), len(names)))
+        return np.hstack(blocks), names, len(self.targets)
+
+    def unscaled_columns(self) -> list[int]:
+        return self._onehot
+
+    def baseline_forecasts(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        hp = self.hparams
+        chosen = BASELINES if hp.baselines is None else hp.baselines
+        series = self.series[:, : self.num_targets]
+        if self._ar is None and "ar" in chosen:
+            self._check_history()
+            train = series[slice(*self.bounds["train"])]
+            rows = len(train) - hp.ar_order - hp.horizon + 1
+            require(
+                rows >= hp.ar_order + 1,
+                "data.ar_order",
+                hp.ar_order,
+                f"small enough to fit on the {len(train)} training steps (needs 2*ar_order + horizon steps); lower "
+                "it or drop 'ar' from data.baselines",
+            )
+            self._ar = bl.fit_direct_ar(train, hp.ar_order, hp.horizon)
+        self._check_history()
+        found = {
+            "persistence": lambda: bl.persistence(series, positions, hp.horizon),
+            "seasonal_naive": lambda: bl.seasonal_naive(series, positions, hp.horizon, hp.season),
+            "ar": lambda: bl.direct_ar(series, positions, self._ar),
+        }
+        return {name: found[name]() for name in BASELINES if name in chosen}
+
+    def _check_history(self) -> None:
+        """Every evaluated window's baselines need ``season`` / ``ar_order`` steps of history before it."""
+        hp = self.hparams
+        first = self.bounds["train"][1] + (0 if self.context_across_spans else hp.window)
+        chosen = BASELINES if hp.baselines is None else hp.baselines
+        for name, param, need in (("seasonal_naive", "season", hp.season), ("ar", "ar_order", hp.ar_order)):
+            require(
+                name not in chosen or need <= first,
+                f"data.{param}",
+                need,
+                f"at most {first}, the steps before the first evaluated window (or drop {name!r} from data.baselines)",
+            )
+
+    def time_labels(self, positions: np.ndarray) -> list[str]:
+        """Times of series steps (past the file's end for the future forecast); step numbers without a time column."""
+        if self.time is None:
+            return [str(int(p)) for p in positions]
+        return [self.time.label(int(p)) for p in positions]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "categories": self.categories} if state else state

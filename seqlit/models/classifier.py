@@ -1,0 +1,85 @@
+"""Sequence-classification network: (embedding →) recurrent encoder → pooling → dropout → linear head.
+
+One network for every classification task. Float features (B, T, C) go straight into the encoder; token ids (B, T)
+first pass an ``nn.Embedding`` (with ``padding_idx`` so the padding token stays a zero vector and gets no gradient)
+and embedding dropout. ``lengths`` travel to the encoder, which packs the batch, and to the pooling, which ignores the
+padded steps; so a sequence's prediction does not depend on how much padding its batch happened to need.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from seqlit.errors import InputError, require
+from seqlit.models.encoder import RecurrentEncoder
+from seqlit.models.pooling import Pooling
+
+
+class ClassifierNet(nn.Module):
+    """Sequences → class logits (B, num_outputs).
+
+    Exactly one of ``input_size`` (float features per step) and ``vocab_size`` (token ids) is given.
+
+    Args:
+        num_outputs: logits per sequence (the number of classes, or 1 for a binary BCE head).
+        input_size: features per step (C) of float inputs.
+        vocab_size: number of token ids (V) of integer inputs.
+        pad_id: the padding token's id (its embedding is fixed at zero), or None.
+        embedding_dim: width of the token embedding (token inputs only).
+        embedding_dropout: dropout on the embedded tokens.
+        hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity: see
+            :class:`~seqlit.models.encoder.RecurrentEncoder`.
+        pooling: ``last``, ``mean``, ``max`` or ``maxmean`` (see :class:`~seqlit.models.pooling.Pooling`).
+        head_dropout: dropout on the pooled vector before the linear head.
+    """
+
+    def __init__(
+        self,
+        num_outputs: int,
+        input_size: int | None = None,
+        vocab_size: int | None = None,
+        pad_id: int | None = None,
+        embedding_dim: int = 64,
+        embedding_dropout: float = 0.0,
+        hidden_size: int = 64,
+        cell: str = "lstm",
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        nonlinearity: str = "tanh",
+        pooling: str = "last",
+        head_dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if (input_size is None) == (vocab_size is None):
+            raise InputError(
+                f"input_size={input_size!r}, vocab_size={vocab_size!r}: give exactly one "
+                "(input_size for float features per step, vocab_size for token ids)"
+            )
+        require(num_outputs >= 1, "num_outputs", num_outputs, "at least 1")
+        require(0.0 <= embedding_dropout < 1.0, "embedding_dropout", embedding_dropout, "a probability in [0, 1)")
+        require(0.0 <= head_dropout < 1.0, "head_dropout", head_dropout, "a probability in [0, 1)")
+        self.embedding: nn.Embedding | None = None
+        if vocab_size is not None:
+            require(vocab_size >= 1, "vocab_size", vocab_size, "at least 1 token")
+            require(embedding_dim >= 1, "embedding_dim", embedding_dim, "at least 1")
+            require(pad_id is None or 0 <= pad_id < vocab_size, "pad_id", pad_id, f"None or an id in [0, {vocab_size})")
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+            input_size = embedding_dim
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.encoder = RecurrentEncoder(input_size, hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity)
+        self.pooling = Pooling(pooling)
+        self.head_dropout = nn.Dropout(head_dropout)
+        self.head = nn.Linear(self.pooling.output_size(self.encoder.output_size), num_outputs)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``x`` (B, T, C) floats or (B, T) token ids; ``lengths`` (B,) real steps → logits (B, num_outputs)."""
+        if self.embedding is not None:
+            if x.is_floating_point():
+                raise InputError(f"x has dtype {x.dtype}: this model reads token ids (int64), not float features")
+            x = self.embedding_dropout(self.embedding(x))  # (B, T) → (B, T, E)
+        elif not x.is_floating_point():
+            raise InputError(f"x has dtype {x.dtype}: this model reads float features (B, T, C), not token ids")
+        enc = self.encoder(x, lengths)  # outputs (B, T, D*H), last (B, D*H)
+        pooled = self.pooling(enc.outputs, enc.last, lengths)  # (B, P)
+        return self.head(self.head_dropout(pooled))  # (B, num_outputs)

@@ -1,0 +1,333 @@
+"""Sequence classification: one LightningModule for every classification task, synthetic sequences and text alike.
+
+A :class:`~seqlit.models.classifier.ClassifierNet` (optional embedding → recurrent encoder → pooling → linear head)
+trained with cross-entropy, or with BCE-with-logits on a single logit for two classes. It logs accuracy and macro-F1
+for every stage, AUROC for two classes, and, when the data module knows it, the Bayes accuracy (the best any model can
+reach on that data) beside the model's own: ``{stage}/bayes_acc`` and ``{stage}/acc_vs_bayes``. At test time a
+confusion-matrix figure goes to TensorBoard and to ``confusion_matrix_test.png`` in the run folder; ``predict``
+writes the predicted label and every class probability of each sequence to ``predictions.csv``.
+
+Sizes come from the data module's ``spec()``: ``num_classes``, ``label_names``, and either ``input_size`` (float
+features) or ``vocab_size`` + ``pad_id`` (token ids); an optional ``embedding_vectors`` tensor (V, E) initialises the
+embedding when training starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from seqlit.callbacks import PredictionWriter, run_dir
+from seqlit.errors import InputError, require
+from seqlit.models.classifier import ClassifierNet
+from seqlit.models.pooling import PoolingMode
+from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+
+Cell = Literal["rnn", "lstm", "gru", "scratch"]
+DEFAULT_EMBEDDING_DIM = 64  # used when embedding_dim is left empty and the data brings no pretrained vectors
+
+
+class Classifier(SeqlitTask):
+    """Classify whole sequences (float features or token ids) into ``num_classes`` classes.
+
+    Args:
+        cell: recurrent cell: ``rnn``, ``lstm``, ``gru`` or ``scratch``.
+        hidden_size: units per layer and direction.
+        num_layers: stacked recurrent layers.
+        dropout: dropout between stacked layers.
+        bidirectional: read each sequence in both directions.
+        nonlinearity: ``tanh`` or ``relu`` (``rnn`` and ``scratch`` cells).
+        pooling: ``last`` (state at the last real step), ``mean``, ``max`` or ``maxmean`` over the real steps.
+        embedding_dim: token embedding width (token inputs only); empty = the pretrained vectors' width, else 64.
+        embedding_dropout: dropout on embedded tokens.
+        freeze_embedding: keep the (pretrained) embedding fixed during training.
+        head_dropout: dropout on the pooled vector before the linear head.
+        loss: ``ce`` (cross-entropy over all classes) or ``bce`` (BCE-with-logits on one logit; two classes only).
+        optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
+        lr: learning rate.
+        weight_decay: L2 penalty (decoupled for ``adamw``).
+        scheduler: ``none``, ``cosine`` or ``linear`` decay per step, or ``plateau`` (halve on a flat ``val/loss``).
+        warmup_steps: linear learning-rate warm-up steps.
+        num_classes: number of classes; taken from the data when left empty.
+        input_size: features per step of float inputs; taken from the data when left empty.
+        vocab_size: vocabulary size of token-id inputs; taken from the data when left empty.
+        pad_id: padding token id; taken from the data when left empty.
+        label_names: a name per class, used in predictions; taken from the data (else ``"0"``, ``"1"``, ...).
+    """
+
+    linked = ("num_classes",)
+    optional_linked = ("input_size", "vocab_size", "pad_id", "label_names")
+
+    def __init__(
+        self,
+        cell: Cell = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+        pooling: PoolingMode = "last",
+        embedding_dim: int | None = None,
+        embedding_dropout: float = 0.0,
+        freeze_embedding: bool = False,
+        head_dropout: float = 0.0,
+        loss: Literal["ce", "bce"] = "ce",
+        optimizer: Optimizer = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        scheduler: Scheduler = "none",
+        warmup_steps: int = 0,
+        num_classes: int | None = None,
+        input_size: int | None = None,
+        vocab_size: int | None = None,
+        pad_id: int | None = None,
+        label_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        require(loss in ("ce", "bce"), "model.loss", loss, "one of 'ce', 'bce'")
+        self.bayes_accuracy: float | None = None
+        self._vectors_loaded = False
+        self._predicted = 0  # rows predicted so far, the id of a sequence when the batch carries none
+        self.maybe_build()
+
+    # --- building ---------------------------------------------------------------------------------------------------
+    def maybe_build(self) -> None:
+        """Build once the number of classes and the input kind (features or vocabulary) are known."""
+        hp = self.hparams
+        self._built = False
+        if hp.get("num_classes") is not None and (hp.get("input_size") is not None or hp.get("vocab_size") is not None):
+            self.build()
+            self._built = True
+
+    def _set_hparam(self, name: str, value: Any) -> None:
+        """Record a value decided here in the hyperparameters, so the checkpoint rebuilds the same network."""
+        self.hparams[name] = value
+        self._hparams_initial[name] = value
+
+    def build(self) -> None:
+        hp = self.hparams
+        k = hp.num_classes
+        require(k >= 2, "model.num_classes", k, "at least 2 classes")
+        require(hp.loss != "bce" or k == 2, "model.loss", hp.loss, f"'ce' for {k} classes ('bce' needs exactly 2)")
+        if hp.input_size is None and hp.vocab_size is None:
+            raise InputError(
+                "model.input_size and model.vocab_size are both empty and the data module provides neither: "
+                "set model.input_size (float features) or model.vocab_size (token ids)"
+            )
+        if hp.input_size is not None and hp.vocab_size is not None:
+            raise InputError(
+                f"model.input_size={hp.input_size!r} and model.vocab_size={hp.vocab_size!r} are both set: "
+                "give input_size for float features or vocab_size for token ids, not both"
+            )
+        if hp.vocab_size is not None and hp.embedding_dim is None:
+            self._set_hparam("embedding_dim", DEFAULT_EMBEDDING_DIM)
+        names = hp.label_names
+        require(
+            names is None or (len(names) == k and len(set(names)) == k),
+            "model.label_names",
+            names,
+            f"{k} distinct names, one per class",
+        )
+        self.label_names: list[str] = list(names) if names is not None else [str(i) for i in range(k)]
+        self.net = ClassifierNet(
+            num_outputs=1 if hp.loss == "bce" else k,
+            input_size=hp.input_size,
+            vocab_size=hp.vocab_size,
+            pad_id=hp.pad_id,
+            embedding_dim=hp.embedding_dim or DEFAULT_EMBEDDING_DIM,
+            embedding_dropout=hp.embedding_dropout,
+            hidden_size=hp.hidden_size,
+            cell=hp.cell,
+            num_layers=hp.num_layers,
+            dropout=hp.dropout,
+            bidirectional=hp.bidirectional,
+            nonlinearity=hp.nonlinearity,
+            pooling=hp.pooling,
+            head_dropout=hp.head_dropout,
+        )
+        if self.net.embedding is not None and hp.freeze_embedding:
+            self.net.embedding.weight.requires_grad_(False)
+        metrics = MetricCollection(
+            {"acc": MulticlassAccuracy(k, average="micro"), "f1": MulticlassF1Score(k, average="macro")}
+        )
+        # "train" cannot be a ModuleDict key (nn.Module.train exists), hence the suffix
+        self.metrics = nn.ModuleDict({f"{s}_": metrics.clone(prefix=f"{s}/") for s in ("train", "val", "test")})
+        self.auroc = nn.ModuleDict({f"{s}_": BinaryAUROC() for s in ("val", "test")}) if k == 2 else None
+        self.confusion = MulticlassConfusionMatrix(k)
+
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
+        vectors = spec.get("embedding_vectors")
+        if vectors is not None and not self._built:
+            # the pretrained vectors decide the embedding width unless it was set by hand
+            width = int(vectors.shape[1])
+            if self.hparams.embedding_dim is None:
+                self._set_hparam("embedding_dim", width)
+            require(
+                self.hparams.embedding_dim == width,
+                "model.embedding_dim",
+                self.hparams.embedding_dim,
+                f"{width}, the width of the data's pretrained embedding vectors (or leave it empty)",
+            )
+        super().setup(stage)
+        if vectors is not None and stage == "fit" and not self._vectors_loaded:
+            self.load_embedding_vectors(vectors)
+
+    def load_embedding_vectors(self, vectors: Tensor) -> None:
+        """Copy pretrained vectors (V, E) into the embedding (at the start of training; a checkpoint then overrides)."""
+        emb = self.net.embedding
+        if emb is None:
+            raise InputError("the data module provides embedding_vectors but the model reads float features")
+        vectors = torch.as_tensor(vectors, dtype=emb.weight.dtype)
+        require(
+            tuple(vectors.shape) == tuple(emb.weight.shape),
+            "embedding_vectors shape",
+            tuple(vectors.shape),
+            f"{tuple(emb.weight.shape)} (vocab_size, embedding_dim)",
+        )
+        with torch.no_grad():
+            emb.weight.copy_(vectors)
+            if emb.padding_idx is not None:
+                emb.weight[emb.padding_idx].zero_()  # the padding token stays a zero vector
+        self._vectors_loaded = True
+
+    def apply_spec(self, spec: dict[str, Any]) -> None:
+        bayes = spec.get("bayes_accuracy")
+        self.bayes_accuracy = float(bayes) if bayes is not None else None
+
+    # --- computing --------------------------------------------------------------------------------------------------
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Features (B, T, C) or token ids (B, T), optional lengths (B,) → logits (B, K), or (B, 1) with ``bce``."""
+        return self.net(x, lengths)
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Logits → class probabilities (B, K); a single BCE logit gives [1 - p, p]."""
+        if self.hparams.loss == "bce":
+            p = torch.sigmoid(logits[:, 0])  # (B,)
+            return torch.stack([1 - p, p], dim=1)  # (B, 2)
+        return logits.softmax(dim=-1)
+
+    def loss_fn(self, logits: Tensor, y: Tensor) -> Tensor:
+        if self.hparams.loss == "bce":
+            return F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype))
+        return F.cross_entropy(logits, y)
+
+    def _check_labels(self, y: Tensor, stage: str) -> None:
+        # a label out of range would otherwise surface as an index error deep inside the loss or the metrics
+        k = self.hparams.num_classes
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= k:
+            bad = lo if lo < 0 else hi
+            raise InputError(f"{stage} label={bad} is not allowed: class ids must be in [0, {k}) for {k} classes")
+
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        x, y, lengths = batch["x"], batch["y"], batch.get("lengths")
+        self._check_labels(y, stage)
+        logits = self(x, lengths)  # (B, K) or (B, 1)
+        loss = self.loss_fn(logits, y)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(y))
+        probs = self.probabilities(logits.detach())  # (B, K)
+        metrics = self.metrics[f"{stage}_"]
+        metrics.update(probs, y)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(y))
+        if self.auroc is not None and stage != "train":
+            self.auroc[f"{stage}_"].update(probs[:, 1], y)
+            self.log(f"{stage}/auroc", self.auroc[f"{stage}_"], on_step=False, on_epoch=True, batch_size=len(y))
+        if stage == "test":
+            self.confusion.update(probs.argmax(dim=-1), y)
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def _log_bayes(self, stage: str) -> None:
+        if self.bayes_accuracy:
+            acc = self.metrics[f"{stage}_"]["acc"].compute()
+            self.log(f"{stage}/bayes_acc", self.bayes_accuracy)
+            self.log(f"{stage}/acc_vs_bayes", acc / self.bayes_accuracy)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_bayes("val")
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_bayes("test")
+
+    def on_predict_epoch_start(self) -> None:
+        self._predicted = 0
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
+        """One row per sequence: its id, the predicted label, that label's probability, and every class probability."""
+        probs = self.probabilities(self(batch["x"], batch.get("lengths"))).cpu()  # (B, K)
+        confidence, pred = probs.max(dim=-1)
+        n = len(probs)
+        ids = batch["id"].cpu() if "id" in batch else torch.arange(self._predicted, self._predicted + n)
+        self._predicted += n
+        rows: dict[str, Any] = {
+            "id": ids,
+            "label": [self.label_names[i] for i in pred.tolist()],
+            "probability": confidence,
+        }
+        for k, name in enumerate(self.label_names):
+            rows[f"prob_{name}"] = probs[:, k]
+        return rows
+
+    def configure_callbacks(self) -> list:
+        return [PredictionWriter(), ConfusionMatrixFigure()]
+
+
+class ConfusionMatrixFigure(L.Callback):
+    """At test end, draw the test confusion matrix (rows: true class, columns: predicted); log it and save a PNG."""
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        confusion = getattr(pl_module, "confusion", None)
+        if confusion is None or not confusion.update_called:
+            return
+        counts = confusion.compute().cpu()  # (K, K), summed over processes by torchmetrics
+        if trainer.global_rank != 0:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on servers; must precede pyplot
+        import matplotlib.pyplot as plt
+
+        names = list(getattr(pl_module, "label_names", [str(i) for i in range(len(counts))]))
+        k = len(names)
+        share = counts.double() / counts.sum(dim=1, keepdim=True).clamp(min=1)  # colour: fraction of each true class
+        size = min(12.0, 3.0 + 0.6 * k)
+        fig, ax = plt.subplots(figsize=(size, size * 0.85))
+        image = ax.imshow(share.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
+        fig.colorbar(image, ax=ax, label="share of the true class")
+        if k <= 20:  # beyond that the numbers no longer fit in the cells
+            for i in range(k):
+                for j in range(k):
+                    colour = "white" if share[i, j] > 0.5 else "black"
+                    ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=8)
+        ax.set_xticks(range(k), names, rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center")
+        ax.set_yticks(range(k), names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        accuracy = float(counts.diag().sum() / counts.sum().clamp(min=1))
+        ax.set_title(f"Test confusion matrix (accuracy {accuracy:.3f})")
+        fig.tight_layout()
+        fig.savefig(run_dir(trainer) / "confusion_matrix_test.png", dpi=100)
+        for logger in trainer.loggers:
+            if hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure("test/confusion_matrix", fig, global_step=trainer.global_step, close=False)
+        plt.close(fig)

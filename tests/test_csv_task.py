@@ -1,0 +1,96 @@
+"""Forecaster pieces for CSV series: pinball loss and coverage by hand, quantile outputs, baselines logged beside it."""
+
+from __future__ import annotations
+
+import csv
+
+import lightning as L
+import pytest
+import torch
+
+from seqlit.data import SineDataModule, TimeSeriesDataModule
+from seqlit.errors import InputError
+from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
+from seqlit.tasks import Forecaster
+
+
+def test_pinball_loss_by_hand():
+    levels = torch.tensor([0.1, 0.9])
+    # target 1: the 0.1-quantile at 0 is under by 1 (costs 0.1), the 0.9-quantile at 2 is over by 1 (costs 0.1)
+    assert pinball_loss(torch.tensor([[0.0, 2.0]]), torch.tensor([1.0]), levels).item() == pytest.approx(0.1)
+    # target 3: 0.1 · 3 and 0.9 · 1 → mean 0.6
+    assert pinball_loss(torch.tensor([[0.0, 2.0]]), torch.tensor([3.0]), levels).item() == pytest.approx(0.6)
+    # at level 0.5 it is half the absolute error
+    pred, y = torch.randn(7, 1), torch.randn(7)
+    assert pinball_loss(pred, y, torch.tensor([0.5])).item() == pytest.approx(
+        0.5 * (pred[:, 0] - y).abs().mean().item()
+    )
+
+
+def test_interval_coverage_by_hand():
+    lower, upper = torch.tensor([0.0, 0.0, 0.0, 0.0]), torch.tensor([1.0, 1.0, 1.0, 1.0])
+    assert interval_coverage(lower, upper, torch.tensor([0.0, 0.5, 1.0, 1.5])).item() == 0.75  # bounds count as inside
+
+
+def test_quantile_outputs_sorted_point_is_median_and_highway_shapes():
+    task = Forecaster(cell="gru", hidden_size=4, loss="quantile", quantiles=[0.1, 0.5, 0.9], input_size=2, horizon=3,
+                      num_targets=1, highway=5)  # fmt: skip
+    out = task(torch.randn(6, 8, 2))
+    assert out.shape == (6, 3, 1, 3)
+    point, q = task.point_and_quantiles(torch.tensor([[[[3.0, 1.0, 2.0]]]]))
+    assert q[0, 0, 0].tolist() == [1.0, 2.0, 3.0] and point.item() == 2.0
+    assert ForecastNet(2, horizon=3, hidden_size=4, cell="gru", highway=5)(torch.randn(6, 8, 2)).shape == (6, 3, 1)
+    with pytest.raises(InputError, match="model.quantiles"):
+        Forecaster(loss="quantile", quantiles=[0.9, 0.1])
+
+
+def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
+    path = tmp_path / "s.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([["y"]] + [[(t * 7) % 11 + 0.1 * t] for t in range(120)])
+    dm = TimeSeriesDataModule(path=str(path), target="y", window=8, horizon=3, season=11, ar_order=4, batch_size=32)
+    task = Forecaster(cell="gru", hidden_size=4, loss="quantile", quantiles=[0.1, 0.5, 0.9])
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(task, dm)
+    m = trainer.test(task, dm, verbose=False)[0]
+    for name in ("", "persistence_", "seasonal_naive_", "ar_"):
+        for metric in ("mse", "rmse", "mae", "smape"):
+            assert f"test/{name}{metric}" in m
+    assert m["test/rmse"] == pytest.approx(m["test/mse"] ** 0.5, rel=1e-4)
+    assert 0.0 <= m["test/coverage"] <= 1.0
+    # the persistence baseline in the batch is the last value of each window, in data units
+    rec = task.test_records[0]
+    torch.testing.assert_close(
+        rec["baselines"][:, 0, 0, 0], torch.from_numpy(dm.series[rec["position"] - 1, 0]).float()
+    )
+    assert (tmp_path / "forecast_test.png").is_file()
+
+
+def test_sine_keeps_its_metric_keys(tmp_path):
+    dm = SineDataModule(length=200, val_size=20, test_size=40)
+    task = Forecaster(cell="gru", hidden_size=4)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(task, dm)
+    m = trainer.test(task, dm, verbose=False)[0]
+    assert {"test/mse", "test/persistence_mse", "test/noise_floor", "test/mse_vs_floor"} <= set(m)
+    assert m["test/noise_floor"] == pytest.approx(1 / 3)
+
+
+def test_sqrt_transform_is_undone_for_metrics_and_rejects_negatives(tmp_path):
+    path = tmp_path / "counts.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([["n"]] + [[(t * 13) % 17] for t in range(60)])
+    dm = TimeSeriesDataModule(path=str(path), target="n", window=4, horizon=2, transform="sqrt", ar_order=2, season=3)
+    dm.setup("fit")
+    task = Forecaster(cell="gru", hidden_size=4, input_size=1, horizon=2, num_targets=1, target_transform="sqrt")
+    task.apply_spec(dm.spec())
+    test = dm.datasets["test"].tensors
+    expected = torch.from_numpy(dm.series[test["position"][:, None] + torch.arange(2), 0]).float()
+    torch.testing.assert_close(task.unscale(test["y"])[..., 0], expected, atol=1e-4, rtol=1e-5)
+    assert dm.spec()["target_transform"] == "sqrt"
+    with path.open("a", newline="") as f:
+        f.write("-1\n")
+    with pytest.raises(InputError, match=r"target_transform='sqrt' cannot take 'n': value -1 at step 60"):
+        TimeSeriesDataModule(path=str(path), target="n", window=4, transform="sqrt").setup("fit")

@@ -1,0 +1,80 @@
+"""The recurrent encoder: every cell, shapes, variable lengths, and the from-scratch cell against torch.nn.RNN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seqlit.errors import InputError
+from seqlit.models import CELLS, ForecastNet, RecurrentEncoder, ScratchRNN
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_scratch_matches_torch_rnn(num_layers, bidirectional, nonlinearity):
+    torch.manual_seed(0)
+    ref = torch.nn.RNN(4, 6, num_layers=num_layers, nonlinearity=nonlinearity, batch_first=True, bidirectional=bidirectional)
+    mine = ScratchRNN(4, 6, num_layers=num_layers, nonlinearity=nonlinearity, bidirectional=bidirectional)
+    mine.load_state_dict(ref.state_dict())  # same parameter names and shapes as nn.RNN
+    x = torch.randn(3, 9, 4)
+    h0 = torch.randn(num_layers * (2 if bidirectional else 1), 3, 6)
+    out_ref, h_ref = ref(x, h0)
+    out, h = mine(x, h0)
+    torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(h, h_ref, atol=1e-5, rtol=1e-5)
+    # gradients agree too
+    out_ref.sum().backward()
+    out.sum().backward()
+    for name, p in ref.named_parameters():
+        torch.testing.assert_close(dict(mine.named_parameters())[name].grad, p.grad, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_scratch_with_lengths_matches_packed_rnn(bidirectional):
+    torch.manual_seed(1)
+    a = RecurrentEncoder(3, 5, cell="rnn", num_layers=2, bidirectional=bidirectional)
+    b = RecurrentEncoder(3, 5, cell="scratch", num_layers=2, bidirectional=bidirectional)
+    b.load_state_dict(a.state_dict())
+    x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 3, 1, 5])
+    ra, rb = a(x, lengths), b(x, lengths)
+    torch.testing.assert_close(rb.outputs, ra.outputs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rb.last, ra.last, atol=1e-5, rtol=1e-5)
+    assert rb.outputs[1, 3:].abs().max() == 0  # nothing past a sequence's end
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_encoder_shapes_and_last_step(cell):
+    enc = RecurrentEncoder(3, 8, cell=cell, num_layers=2, bidirectional=True, dropout=0.1).eval()
+    x = torch.randn(5, 6, 3)
+    out = enc(x)
+    assert out.outputs.shape == (5, 6, 16) and out.last.shape == (5, 16)
+    # forward direction's last state is the last step's output; backward's is the first step's
+    torch.testing.assert_close(out.last[:, :8], out.outputs[:, -1, :8])
+    torch.testing.assert_close(out.last[:, 8:], out.outputs[:, 0, 8:])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_carries_over(cell):
+    """Encoding a sequence in two chunks, passing the state along, equals encoding it whole."""
+    enc = RecurrentEncoder(2, 4, cell=cell).eval()
+    x = torch.randn(3, 10, 2)
+    whole = enc(x).outputs
+    first = enc(x[:, :6])
+    second = enc(x[:, 6:], state=first.state)
+    torch.testing.assert_close(torch.cat([first.outputs, second.outputs], 1), whole, atol=1e-5, rtol=1e-5)
+
+
+def test_forecast_net_shapes():
+    net = ForecastNet(input_size=3, horizon=4, num_targets=2, hidden_size=8, cell="gru")
+    assert net(torch.randn(5, 12, 3)).shape == (5, 4, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [(dict(cell="transformer"), "cell"), (dict(input_size=0), "input_size"), (dict(dropout=1.5), "dropout")],
+)
+def test_encoder_rejects_bad_arguments(kwargs, name):
+    args = dict(input_size=3, hidden_size=4) | kwargs
+    with pytest.raises(InputError, match=name):
+        RecurrentEncoder(**args)
