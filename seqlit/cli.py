@@ -172,8 +172,8 @@ class SeqlitCLI(LightningCLI):
         """Replaced by :meth:`parse_arguments`, which lets explicit flags override the checkpoint's values."""
 
     def before_instantiate_classes(self) -> None:
-        sub = self.config.subcommand
-        cfg = self.config[sub]
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config  # run=False (library use) has no subcommand level
         experiment_dir = self._experiment_dir(cfg)
         self._runs_before = set(checkpoints.versions(experiment_dir))
         if cfg.trainer.get("logger") in (None, True):

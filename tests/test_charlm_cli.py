@@ -31,11 +31,9 @@ GENERATE = ["--data.prompt", "the qu", "--data.generate_length", "50", "--data.t
 def trained(tmp_path_factory) -> dict:
     """One short fit of configs/charlm_lstm.yaml (TBPTT mode) on a periodic text, shared by the tests below."""
     cwd = tmp_path_factory.mktemp("charlm")
-    (cwd / "periodic.txt").write_text(PERIOD * 50)
-    env_threads = {"OMP_NUM_THREADS": "1"}  # tiny models: one thread is fastest, above all on a busy machine
+    (cwd / "periodic.txt").write_bytes((PERIOD * 50).encode("utf-8"))
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in env_threads.items():
-            mp.setenv(k, v)
+        mp.setenv("OMP_NUM_THREADS", "1")  # tiny models: one thread is fastest, above all on a busy machine
         out = run_seqlit(
             ["fit", "--config", str(CONFIGS / "charlm_lstm.yaml"), "--data.path", "periodic.txt", *TINY], cwd
         )

@@ -49,7 +49,7 @@ def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
     with path.open("w", newline="") as f:
         csv.writer(f).writerows([["y"]] + [[(t * 7) % 11 + 0.1 * t] for t in range(120)])
     dm = TimeSeriesDataModule(path=str(path), target="y", window=8, horizon=3, season=11, ar_order=4, batch_size=32)
-    task = Forecaster(cell="gru", hidden_size=4, loss="quantile", quantiles=[0.1, 0.5, 0.9])
+    task = Forecaster(cell="gru", hidden_size=4, loss="quantile", quantiles=[0.1, 0.5, 0.9], calibrate=True)
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
     trainer.fit(task, dm)
@@ -59,6 +59,9 @@ def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
             assert f"test/{name}{metric}" in m
     assert m["test/rmse"] == pytest.approx(m["test/mse"] ** 0.5, rel=1e-4)
     assert 0.0 <= m["test/coverage"] <= 1.0
+    # calibrated on the validation span: there the interval covers at least its nominal 80%
+    assert "interval_margin" in task.state_dict() and task.interval_margin.abs().sum() > 0
+    assert trainer.validate(task, dm, verbose=False)[0]["val/coverage"] >= 0.8
     # the persistence baseline in the batch is the last value of each window, in data units
     rec = task.test_records[0]
     torch.testing.assert_close(

@@ -33,8 +33,8 @@ def make_corpus(root: Path, per_class: dict[str, int], seed: int = 0) -> Path:
 def test_fit_then_predict_from_the_checkpoint_alone(seqlit_cli):
     cwd: Path = seqlit_cli.cwd
     make_corpus(cwd / "corpus", {"train": 64, "test": 25})
-    small = ["--model.hidden_size", "16", "--model.embedding_dim", "16", "--model.lr", "0.01", "--model.warmup_steps",
-             "0", "--data.batch_size", "16", "--trainer.max_epochs", "5"]  # fmt: skip
+    small = ["--model.hidden_size", "16", "--model.embedding_dim", "16", "--model.lr", "0.02", "--model.warmup_steps",
+             "0", "--model.embedding_dropout", "0", "--data.batch_size", "8", "--trainer.max_epochs", "6"]  # fmt: skip
     fit = seqlit_cli(["fit", "--config", str(CONFIGS / "imdb_best.yaml"), "--data.root", "corpus", *QUIET, *small])
     assert "padding with length buckets" in fit.stdout + fit.stderr
     acc = float(re.search(r"test/acc\s+([\d.]+)", fit.stdout).group(1))

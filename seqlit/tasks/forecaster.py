@@ -46,6 +46,9 @@ class Forecaster(SeqlitTask):
         highway: add a linear map of each target's last ``highway`` values to the output (0: off; at most the window).
         loss: ``mse``, ``mae`` or ``quantile`` (pinball over ``quantiles``), computed on the scaled targets.
         quantiles: levels the ``quantile`` loss forecasts, increasing in (0, 1); the outermost two bound the interval.
+        calibrate: widen (or narrow) the interval after every validation epoch so that it covers its nominal share of
+            the validation targets (conformalized quantile regression, one margin per step ahead and target, kept in
+            the checkpoint). Quantile loss only.
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate.
         weight_decay: L2 penalty (decoupled for ``adamw``).
@@ -72,6 +75,7 @@ class Forecaster(SeqlitTask):
         highway: int = 0,
         loss: Literal["mse", "mae", "quantile"] = "mse",
         quantiles: list[float] | None = None,
+        calibrate: bool = False,
         optimizer: Optimizer = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -149,6 +153,10 @@ class Forecaster(SeqlitTask):
         # inside the checkpoint
         self.register_buffer("target_shift", torch.zeros(hp.num_targets))
         self.register_buffer("target_scale", torch.ones(hp.num_targets))
+        if hp.get("calibrate") and hp.loss == "quantile":
+            # conformal margin (H, K) added outside the outermost quantiles, in scaled units; lives in the checkpoint
+            self.register_buffer("interval_margin", torch.zeros(hp.horizon, hp.num_targets))
+        self._scores: list[Tensor] = []
 
     def apply_spec(self, spec: dict[str, Any]) -> None:
         if "target_shift" in spec:
@@ -166,14 +174,20 @@ class Forecaster(SeqlitTask):
         """Scaled window (B, W, C) → scaled forecast (B, H, K), or (B, H, K, Q) quantiles for the quantile loss."""
         return self.net(x)
 
-    def point_and_quantiles(self, out: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Network output → point forecast (B, H, K) and, for a quantile model, sorted quantiles (B, H, K, Q)."""
+    def point_and_quantiles(self, out: Tensor, adjust: bool = True) -> tuple[Tensor, Tensor | None]:
+        """Network output → point forecast (B, H, K) and, for a quantile model, sorted quantiles (B, H, K, Q),
+        the interval widened by the calibration margin unless ``adjust`` is false."""
         if self.hparams.loss != "quantile":
             return out, None
         if self.num_quantiles == 1:
             out = out.unsqueeze(-1)  # ForecastNet drops a trailing axis of one output
         # sorting removes quantile crossing (a lower level above a higher one) without changing the loss's minimiser
         quantiles = out.sort(dim=-1).values
+        if adjust and hasattr(self, "interval_margin") and self.num_quantiles > 1:
+            quantiles = quantiles.clone()
+            quantiles[..., 0] -= self.interval_margin
+            quantiles[..., -1] += self.interval_margin
+            quantiles = quantiles.sort(dim=-1).values  # a negative margin must not cross the inner levels
         return quantiles[..., self.point_index], quantiles
 
     def unscale(self, v: Tensor) -> Tensor:
@@ -195,6 +209,10 @@ class Forecaster(SeqlitTask):
         if stage == "train":  # metrics in data units only where they are reported, not on the hot path
             return loss
         pred, quantiles = self.point_and_quantiles(out.detach())
+        if stage == "val" and hasattr(self, "interval_margin"):
+            raw = self.point_and_quantiles(out.detach(), adjust=False)[1]
+            # conformity score: how far the truth lies outside the raw interval (negative inside), scaled units
+            self._scores.append(torch.maximum(raw[..., 0] - y, y - raw[..., -1]))  # (B, H, K)
         pred_u, y_u = self.unscale(pred).contiguous(), self.unscale(y)  # torchmetrics views its inputs flat
         self.metrics[f"{stage}_"].update(pred_u, y_u)
         self.log_dict(self.metrics[f"{stage}_"], on_epoch=True)
@@ -237,7 +255,15 @@ class Forecaster(SeqlitTask):
             self.log(f"{stage}/noise_floor", float(self.noise_floor))
             self.log(f"{stage}/mse_vs_floor", mse / self.noise_floor)
 
+    def on_validation_epoch_start(self) -> None:
+        self._scores = []
+
     def on_validation_epoch_end(self) -> None:
+        if self._scores and not self.trainer.sanity_checking:
+            scores = torch.cat(self._scores)  # (M, H, K)
+            nominal = float(self.levels[-1] - self.levels[0])
+            level = min(1.0, nominal * (1 + 1 / len(scores)))  # the finite-sample correction of split conformal
+            self.interval_margin.copy_(torch.quantile(scores, level, dim=0))
         self._log_floor("val")
 
     def on_test_epoch_end(self) -> None:
