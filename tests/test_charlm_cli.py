@@ -41,6 +41,7 @@ def trained(tmp_path_factory) -> dict:
     return {"cwd": cwd, "run": cwd / "lightning_logs" / "charlm_lstm" / "version_0", "best": cwd / best}
 
 
+@pytest.mark.slow
 def test_fit_logs_nats_bits_perplexity_and_a_text_sample(trained):
     acc = EventAccumulator(str(trained["run"]))
     acc.Reload()
@@ -58,6 +59,7 @@ def test_fit_logs_nats_bits_perplexity_and_a_text_sample(trained):
     assert hp["vocab"] == VOCAB and hp["vocab_size"] == len(VOCAB) == 49
 
 
+@pytest.mark.slow
 def test_predict_generates_from_the_checkpoint_alone_in_a_fresh_process(trained, monkeypatch):
     cwd = trained["cwd"]
     elsewhere = cwd / "moved"

@@ -108,6 +108,8 @@ def test_predict_set_is_test_windows_plus_the_future():
         (dict(horizon=199, window=3), "window \\+ horizon"),
         (dict(val_size=500, test_size=500), "val_size \\+ test_size"),
         (dict(test_size=1.5), "test_size"),
+        (dict(val_size=0), "val span's 0 steps"),
+        (dict(test_size=0), "test span's 0 steps"),
     ],
 )
 def test_bad_spans_fail_clearly(kwargs, match):

@@ -36,7 +36,6 @@ from seqlit.data.batches import TensorDictDataset, batch_identity, tensor_loader
 from seqlit.errors import InputError, require
 
 UNKNOWN = ""  # vocabulary entry 0: never a real character, so it cannot collide with one
-SPANS = ("train", "val", "test")
 
 
 # --- text and vocabulary ---------------------------------------------------------------------------------------------
@@ -262,6 +261,9 @@ class CorpusDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
+        if hp.mode == "tbptt" and self.trainer is not None and self.trainer.world_size > 1:
+            # a distributed sampler would deal the rows of each batch out to different processes, cutting the streams
+            raise InputError(f"data.mode='tbptt' runs in one process; this run has {self.trainer.world_size}")
         if hp.mode == "tbptt":  # in order: row b of each batch continues row b of the one before
             return tensor_loader(self.datasets["train"], hp.batch_size, shuffle=False, num_workers=hp.num_workers)
         start, end = self.bounds["train"]

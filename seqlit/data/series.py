@@ -108,8 +108,7 @@ class SeriesDataModule(L.LightningDataModule):
         self.series, self.names, self._num_targets = values, names, num_targets
         self.bounds = split_bounds(len(values), hp.val_size, hp.test_size)
         for span, (start, end) in self.bounds.items():
-            if span == "val" and end == start:
-                continue  # no validation span was asked for
+            # every span must hold a window: validation picks the checkpoint, test reports the result
             # with context across spans, a later span's windows read their inputs from the spans before it
             across = self.context_across_spans and span != "train"
             need, what = (hp.horizon, "horizon") if across else (hp.window + hp.horizon, "window + horizon")
@@ -125,8 +124,6 @@ class SeriesDataModule(L.LightningDataModule):
         scaled = self.scaler.transform(prepared).astype(np.float32)
         for span in SPANS:
             start, end = self.bounds[span]
-            if end == start:
-                continue
             stride = hp.stride if span == "train" else 1  # evaluate on every window, whatever the training stride
             lo = start - hp.window if self.context_across_spans and span != "train" else start
             x, y, pos = sliding_windows(scaled[lo:end], hp.window, hp.horizon, num_targets, stride)
@@ -173,8 +170,8 @@ class SeriesDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
 
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader("val") if "val" in self.datasets else []
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")

@@ -27,7 +27,7 @@ class ClassifierNet(nn.Module):
         pad_id: the padding token's id (its embedding is fixed at zero), or None.
         embedding_dim: width of the token embedding (token inputs only).
         embedding_dropout: dropout on the embedded tokens.
-        hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity: see
+        hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity, gate_init, chrono_t_max: see
             :class:`~seqlit.models.encoder.RecurrentEncoder`.
         pooling: ``last``, ``mean``, ``max`` or ``maxmean`` (see :class:`~seqlit.models.pooling.Pooling`).
         head_dropout: dropout on the pooled vector before the linear head.
@@ -49,6 +49,8 @@ class ClassifierNet(nn.Module):
         nonlinearity: str = "tanh",
         pooling: str = "last",
         head_dropout: float = 0.0,
+        gate_init: str = "default",
+        chrono_t_max: int | None = None,
     ) -> None:
         super().__init__()
         if (input_size is None) == (vocab_size is None):
@@ -67,7 +69,9 @@ class ClassifierNet(nn.Module):
             self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
             input_size = embedding_dim
         self.embedding_dropout = nn.Dropout(embedding_dropout)
-        self.encoder = RecurrentEncoder(input_size, hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity)
+        self.encoder = RecurrentEncoder(
+            input_size, hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity, gate_init, chrono_t_max
+        )
         self.pooling = Pooling(pooling)
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(self.pooling.output_size(self.encoder.output_size), num_outputs)
