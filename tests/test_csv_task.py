@@ -42,6 +42,12 @@ def test_quantile_outputs_sorted_point_is_median_and_highway_shapes():
     assert ForecastNet(2, horizon=3, hidden_size=4, cell="gru", highway=5)(torch.randn(6, 8, 2)).shape == (6, 3, 1)
     with pytest.raises(InputError, match="model.quantiles"):
         Forecaster(loss="quantile", quantiles=[0.9, 0.1])
+    # mse+quantile: output 0 is a separate mean forecast, the rest are the quantiles
+    both = Forecaster(cell="gru", hidden_size=4, loss="mse+quantile", quantiles=[0.1, 0.9], input_size=1, horizon=2,
+                      num_targets=1)  # fmt: skip
+    assert both(torch.randn(3, 5, 1)).shape == (3, 2, 1, 3)
+    point, q = both.point_and_quantiles(torch.tensor([[[[7.0, 9.0, 1.0]]]]))
+    assert point.item() == 7.0 and q[0, 0, 0].tolist() == [1.0, 9.0]
 
 
 def test_baselines_and_coverage_logged_beside_the_model(tmp_path):

@@ -44,7 +44,8 @@ class Forecaster(SeqlitTask):
         bidirectional: read each window in both directions.
         nonlinearity: ``tanh`` or ``relu`` (``rnn`` and ``scratch`` cells).
         highway: add a linear map of each target's last ``highway`` values to the output (0: off; at most the window).
-        loss: ``mse``, ``mae`` or ``quantile`` (pinball over ``quantiles``), computed on the scaled targets.
+        loss: ``mse``, ``mae``, ``quantile`` (pinball over ``quantiles``; the point forecast is the level nearest 0.5)
+            or ``mse+quantile`` (a mean forecast trained by MSE beside the quantiles), on the scaled targets.
         quantiles: levels the ``quantile`` loss forecasts, increasing in (0, 1); the outermost two bound the interval.
         calibrate: widen (or narrow) the interval after every validation epoch so that it covers its nominal share of
             the validation targets (conformalized quantile regression, one margin per step ahead and target, kept in
@@ -73,7 +74,7 @@ class Forecaster(SeqlitTask):
         bidirectional: bool = False,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
         highway: int = 0,
-        loss: Literal["mse", "mae", "quantile"] = "mse",
+        loss: Literal["mse", "mae", "quantile", "mse+quantile"] = "mse",
         quantiles: list[float] | None = None,
         calibrate: bool = False,
         optimizer: Optimizer = "adam",
@@ -88,7 +89,8 @@ class Forecaster(SeqlitTask):
     ) -> None:
         super().__init__()
         require(highway >= 0, "model.highway", highway, "0 (off) or a number of past steps")
-        require(loss in ("mse", "mae", "quantile"), "model.loss", loss, "one of 'mse', 'mae', 'quantile'")
+        losses = ("mse", "mae", "quantile", "mse+quantile")
+        require(loss in losses, "model.loss", loss, f"one of {', '.join(losses)}")
         quantiles = [0.1, 0.5, 0.9] if quantiles is None else list(quantiles)
         require(
             len(quantiles) >= 1 and all(0 < q < 1 for q in quantiles) and quantiles == sorted(set(quantiles)),
@@ -99,11 +101,12 @@ class Forecaster(SeqlitTask):
         self.save_hyperparameters()
         self.loss_fn = nn.MSELoss() if loss == "mse" else nn.L1Loss()
         self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
-        self.num_quantiles = len(quantiles) if loss == "quantile" else 1
-        # the point forecast of a quantile model: its level nearest the median
-        self.point_index = (
-            min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5)) if loss == "quantile" else 0
-        )
+        self.probabilistic = loss in ("quantile", "mse+quantile")
+        self.num_quantiles = len(quantiles) if self.probabilistic else 1
+        # outputs per step and target: the quantiles, plus a separate mean forecast for mse+quantile
+        self.num_outputs = self.num_quantiles + (loss == "mse+quantile")
+        # the point forecast of a pure quantile model: its level nearest the median
+        self.point_index = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
         # "train" cannot be a ModuleDict key (nn.Module.train exists), hence the suffix
         self.metrics = nn.ModuleDict({f"{s}_": self._metric_set(f"{s}/") for s in ("val", "test")})
         self.coverage = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("val", "test")})
@@ -140,7 +143,7 @@ class Forecaster(SeqlitTask):
             hp.input_size,
             hp.horizon,
             hp.num_targets,
-            self.num_quantiles,
+            self.num_outputs,
             hp.hidden_size,
             hp.cell,
             hp.num_layers,
@@ -153,7 +156,7 @@ class Forecaster(SeqlitTask):
         # inside the checkpoint
         self.register_buffer("target_shift", torch.zeros(hp.num_targets))
         self.register_buffer("target_scale", torch.ones(hp.num_targets))
-        if hp.get("calibrate") and hp.loss == "quantile":
+        if hp.get("calibrate") and self.probabilistic:
             # conformal margin (H, K) added outside the outermost quantiles, in scaled units; lives in the checkpoint
             self.register_buffer("interval_margin", torch.zeros(hp.horizon, hp.num_targets))
         self._scores: list[Tensor] = []
@@ -177,18 +180,20 @@ class Forecaster(SeqlitTask):
     def point_and_quantiles(self, out: Tensor, adjust: bool = True) -> tuple[Tensor, Tensor | None]:
         """Network output → point forecast (B, H, K) and, for a quantile model, sorted quantiles (B, H, K, Q),
         the interval widened by the calibration margin unless ``adjust`` is false."""
-        if self.hparams.loss != "quantile":
+        if not self.probabilistic:
             return out, None
-        if self.num_quantiles == 1:
+        if self.num_outputs == 1:
             out = out.unsqueeze(-1)  # ForecastNet drops a trailing axis of one output
+        mean, out = (out[..., 0], out[..., 1:]) if self.hparams.loss == "mse+quantile" else (None, out)
         # sorting removes quantile crossing (a lower level above a higher one) without changing the loss's minimiser
         quantiles = out.sort(dim=-1).values
+        point = quantiles[..., self.point_index] if mean is None else mean
         if adjust and hasattr(self, "interval_margin") and self.num_quantiles > 1:
             quantiles = quantiles.clone()
             quantiles[..., 0] -= self.interval_margin
             quantiles[..., -1] += self.interval_margin
             quantiles = quantiles.sort(dim=-1).values  # a negative margin must not cross the inner levels
-        return quantiles[..., self.point_index], quantiles
+        return point, quantiles
 
     def unscale(self, v: Tensor) -> Tensor:
         """Scaled targets (..., K) → the data's units (undoing the scaler, then any target transform)."""
@@ -202,7 +207,9 @@ class Forecaster(SeqlitTask):
         x, y = batch["x"], batch["y"]
         out = self(x)  # (B, H, K) or (B, H, K, Q)
         if self.hparams.loss == "quantile":
-            loss = pinball_loss(out if self.num_quantiles > 1 else out.unsqueeze(-1), y, self.levels)
+            loss = pinball_loss(out if self.num_outputs > 1 else out.unsqueeze(-1), y, self.levels)
+        elif self.hparams.loss == "mse+quantile":  # a mean forecast (output 0) beside the quantiles
+            loss = nn.functional.mse_loss(out[..., 0], y) + pinball_loss(out[..., 1:], y, self.levels)
         else:
             loss = self.loss_fn(out, y)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(x))
