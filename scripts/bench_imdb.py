@@ -6,6 +6,7 @@ Trains every given config (default: the two tutorial models and our best) on the
 
     python scripts/bench_imdb.py --root /path/to/aclImdb                      # full run (about an hour on 2 cores)
     python scripts/bench_imdb.py --quick                                      # a few hundred reviews, 1 epoch
+    python scripts/bench_imdb.py --configs imdb_best --set trainer.max_epochs=3 data.max_length=300
 
 Without ``--root`` the labelled archive ``../shared/data/aclImdb_v1_labeled.tar.gz`` (next to the repository) is
 unpacked into ``.cache/aclImdb``. ``--quick`` copies 150 reviews per class and split into a scratch folder and trains
@@ -81,6 +82,11 @@ def quick_subset(root: Path, per_class: int) -> Path:
 def run(config: Path, root: Path, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     cfg = yaml.safe_load(config.read_text())
     L.seed_everything(cfg.get("seed_everything", 0), workers=True)
+    for item in args.set:  # e.g. data.equal_length=true, model.hidden_size=64, trainer.max_epochs=2
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        target = cfg[section] if section == "trainer" else cfg[section].setdefault("init_args", {})
+        target[name] = yaml.safe_load(value)
     dm = build(cfg["data"], root=str(root), cache_dir=str(workdir / "cache"))
     model = build(cfg["model"])
     t = time.perf_counter()
@@ -118,6 +124,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["imdb_rnn", "imdb_lstm", "imdb_best"])
     parser.add_argument("--quick", action="store_true", help="150 reviews per class and split, 1 epoch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override, e.g. data.max_length=200")
     args = parser.parse_args()
     root = imdb_root(args)
     if args.quick:
