@@ -30,7 +30,7 @@ def test_random_mode_is_the_tutorials_data():
     assert "val" not in dm.datasets and dm.val_dataloader() == []
     assert abs(float(train["x"].mean())) < 0.02 and abs(float(train["x"].std()) - 1) < 0.02  # standard normal
     assert dm.spec() == {"num_classes": 10, "label_names": [str(k) for k in range(10)], "input_size": 28,
-                         "bayes_accuracy": 0.1}  # fmt: skip
+                         "seq_len": 28, "bayes_accuracy": 0.1}  # fmt: skip
     batch = next(iter(dm.train_dataloader()))
     assert batch["x"].shape == (100, 28, 28) and set(batch) == {"x", "y", "id"}
 
@@ -112,7 +112,7 @@ def test_file_mode_splits_the_file(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y, lengths=lengths, label_names=np.array(["a", "b", "c", "d"]))
     dm = SyntheticDataModule(mode="file", path=str(tmp_path / "d.npz"), val_size=8, test_size=10)
     dm.setup("fit")
-    assert dm.spec() == {"num_classes": 4, "label_names": ["a", "b", "c", "d"], "input_size": 3}
+    assert dm.spec() == {"num_classes": 4, "label_names": ["a", "b", "c", "d"], "input_size": 3, "seq_len": 5}
     sizes = {s: len(dm.datasets[s]) for s in ("train", "val", "test")}
     assert sizes == {"train": 22, "val": 8, "test": 10}
     ids = torch.cat([dm.datasets[s].tensors["id"] for s in ("train", "val", "test")])
@@ -192,3 +192,28 @@ def test_file_missing(tmp_path):
         SyntheticDataModule(mode="file", path=str(tmp_path / "none.npz")).setup("fit")
     with pytest.raises(InputError, match="path=None"):
         SyntheticDataModule(mode="file")
+
+
+def test_crop_cuts_training_batches_only_reproducibly_and_keeps_the_pattern():
+    dm = make(seq_len=12, signal_start=1, signal_length=2, crop_min_length=4, train_size=200, batch_size=10)
+    widths = [b["x"].shape[1] for b in dm.train_dataloader()]
+    assert len(widths) == 20 and min(widths) >= 4 and max(widths) <= 12 and len(set(widths)) > 4
+    again = make(seq_len=12, signal_start=1, signal_length=2, crop_min_length=4, train_size=200, batch_size=10)
+    loader = again.train_dataloader()
+    first = list(loader)
+    assert [b["x"].shape[1] for b in first] == widths  # the same seed cuts the same lengths
+    assert [b["x"].shape[1] for b in loader] != widths  # the next pass cuts new ones
+    stored = again.datasets["train"].tensors["x"]
+    for b in first:  # a crop is the start of the stored sequence, pattern included
+        assert torch.equal(b["x"], stored[b["id"], : b["x"].shape[1]])
+    assert all(b["x"].shape[1] == 12 for b in dm.val_dataloader())  # never cropped
+    assert all(b["x"].shape[1] == 12 for b in dm.test_dataloader())
+    varied = make(seq_len=12, min_length=3, crop_min_length=4, train_size=100, batch_size=10)
+    for b in varied.train_dataloader():
+        assert int(b["lengths"].max()) <= b["x"].shape[1] and int(b["lengths"].min()) >= 3  # lengths follow the cut
+
+
+@pytest.mark.parametrize("crop", [2, 13])
+def test_a_crop_that_cuts_the_pattern_or_exceeds_the_length_is_refused(crop):
+    with pytest.raises(InputError, match=f"crop_min_length={crop} is not allowed"):
+        make(seq_len=12, signal_start=1, signal_length=2, crop_min_length=crop)

@@ -4,6 +4,7 @@ checkpoints, bad input, and the real ``seqlit`` command end to end (fit, test, p
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import lightning as L
@@ -12,8 +13,9 @@ import torch
 import yaml
 
 from seqlit.data.batches import TensorDictDataset, tensor_loader
+from seqlit.data.synthetic import SyntheticDataModule
 from seqlit.errors import InputError
-from seqlit.models import ClassifierNet, Pooling
+from seqlit.models import ClassifierNet, Pooling, RecurrentEncoder
 from seqlit.tasks import Classifier
 from tests.conftest import QUIET
 
@@ -140,7 +142,8 @@ def _tiny_config(path: Path) -> Path:
     config["trainer"].update(max_epochs=2, log_every_n_steps=1)
     config["model"]["init_args"].update(hidden_size=8)
     config["data"]["init_args"].update(num_classes=3, seq_len=6, num_features=2, signal_length=2, min_length=3,
-                                       train_size=60, val_size=20, test_size=30, batch_size=20)  # fmt: skip
+                                       crop_min_length=3, train_size=60, val_size=20, test_size=30,
+                                       batch_size=20)  # fmt: skip
     out = path / "tiny.yaml"
     out.write_text(yaml.safe_dump(config))
     return out
@@ -174,3 +177,75 @@ def test_cli_bad_data_is_one_line_and_leaves_nothing(seqlit_cli):
     lines = proc.stderr.strip().splitlines()
     assert "num_features=0 is not allowed" in lines[-1] and lines[-1].startswith("seqlit: error:")
     assert not list((seqlit_cli.cwd / "lightning_logs").rglob("version_*"))
+
+
+# --- chrono initialisation of the gate biases -------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_chrono_init_sets_the_gate_biases_and_leaves_the_rest(cell):
+    H, t_max = 6, 50
+    torch.manual_seed(0)
+    default = RecurrentEncoder(3, H, cell, num_layers=2, bidirectional=True)
+    torch.manual_seed(0)
+    chrono = RecurrentEncoder(3, H, cell, num_layers=2, bidirectional=True, gate_init="chrono", chrono_t_max=t_max)
+    keep_chunk = slice(H, 2 * H)  # lstm (i, f, g, o): f; gru (r, z, n): z — the gate that keeps the old state
+    for name, value in chrono.rnn.named_parameters():
+        before = dict(default.rnn.named_parameters())[name]
+        if name.startswith("weight"):
+            assert torch.equal(value, before)  # weights untouched
+            continue
+        if name.startswith("bias_hh"):
+            assert torch.equal(value[: 2 * H], torch.zeros(2 * H))  # the ih side holds the whole gate bias
+            assert torch.equal(value[2 * H :], before[2 * H :])
+            continue
+        keep = value[keep_chunk]
+        assert keep.min() >= 0 and keep.max() <= math.log(t_max - 1) and keep.std() > 0.3  # log U[1, T_max - 1]
+        if cell == "lstm":
+            assert torch.equal(value[:H], -keep)  # input gate = -forget gate
+            assert torch.equal(value[2 * H :], before[2 * H :])  # g and o as torch left them
+        else:
+            assert torch.equal(value[:H], before[:H]) and torch.equal(value[2 * H :], before[2 * H :])  # r, n
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "scratch"])
+def test_default_gate_init_is_torchs_and_chrono_leaves_ungated_cells_alone(cell):
+    torch.manual_seed(1)
+    plain = RecurrentEncoder(3, 5, cell).state_dict()
+    torch.manual_seed(1)
+    explicit = RecurrentEncoder(3, 5, cell, gate_init="default").state_dict()
+    assert all(torch.equal(plain[k], explicit[k]) for k in plain)
+    if cell in ("rnn", "lstm", "gru"):
+        torch.manual_seed(1)
+        reference = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](3, 5, batch_first=True)
+        assert all(torch.equal(plain[f"rnn.{k}"], v) for k, v in reference.state_dict().items())
+    torch.manual_seed(1)
+    chrono = RecurrentEncoder(3, 5, cell, gate_init="chrono", chrono_t_max=20).state_dict()
+    assert all(torch.equal(plain[k], chrono[k]) for k in plain) == (cell in ("rnn", "scratch"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(gate_init="chrono"), "chrono_t_max=None is not allowed"),
+        (dict(gate_init="chrono", chrono_t_max=1), "chrono_t_max=1 is not allowed"),
+        (dict(gate_init="warm"), "gate_init='warm' is not allowed"),
+    ],
+)
+def test_bad_gate_init_is_one_clear_error(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        RecurrentEncoder(3, 5, "lstm", **kwargs)
+
+
+def test_chrono_takes_its_horizon_from_the_data_and_the_checkpoint_keeps_it(tmp_path):
+    dm = SyntheticDataModule(num_classes=3, seq_len=9, num_features=2, signal_length=2, train_size=30, val_size=0,
+                             test_size=10, batch_size=10, crop_min_length=3)  # fmt: skip
+    model = Classifier(cell="lstm", hidden_size=4, gate_init="chrono")
+    trainer = L.Trainer(max_epochs=1, default_root_dir=tmp_path, **QUICK)
+    trainer.fit(model, dm)
+    assert model.hparams.chrono_t_max == 9
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    again = Classifier.load_from_checkpoint(tmp_path / "m.ckpt")
+    assert again.hparams.chrono_t_max == 9
+    x = dm.datasets["test"].tensors["x"]
+    assert torch.allclose(again.eval()(x), model.eval()(x))
+    with pytest.raises(InputError, match="model.chrono_t_max is empty"):  # token data cannot tell its length
+        L.Trainer(max_epochs=1, default_root_dir=tmp_path, **QUICK).fit(Classifier(gate_init="chrono"), TokenData())

@@ -15,7 +15,11 @@ Three modes, all yielding batches ``x`` (B, T, C) float, ``lengths`` (B,), ``y``
   ``lengths`` (N,) and ``label_names`` (K,); split at random (seeded) into train / val / test.
 
 Generated sets are fixed by ``seed`` (train, val, test and the patterns each have their own random stream);
-``resample: true`` instead draws a fresh training set every epoch, as the tutorial did.
+``resample: true`` instead draws a fresh training set every epoch, as the tutorial did. ``crop_min_length`` cuts
+each *training* batch to a random length in [crop_min_length, seq_len] (one length per batch, so batches stay dense):
+a crop of a sequence whose pattern lies at the start is a sample of the same task at a shorter length, and the short
+ones give the network an easy gradient for learning the patterns before it must carry them through the whole length.
+Validation and test sequences are never cropped, so what is measured does not change.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from seqlit.data.batches import TensorDictDataset, tensor_loader
 from seqlit.errors import InputError, require
 
 SPLITS = ("train", "val", "test")
-_STREAM = {"train": 0, "val": 1, "test": 2, "patterns": 3}  # independent random streams per split
+_STREAM = {"train": 0, "val": 1, "test": 2, "patterns": 3, "crop": 4}  # independent random streams per split
 
 
 def bayes_accuracy(num_classes: int, snr: float, points: int = 40001) -> float:
@@ -97,6 +101,26 @@ class _FreshEachEpoch(IterableDataset):
             yield {k: v[start : start + bs] for k, v in data.items()}
 
 
+class _CroppedBatches(IterableDataset):
+    """The training batches of ``loader`` cut to a random length each, drawn from the seed and the pass number."""
+
+    def __init__(self, loader: DataLoader, min_length: int, seed: int) -> None:
+        self.loader, self.min_length, self.seed, self.epoch = loader, min_length, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        g = _generator(self.seed, "crop", self.epoch)
+        self.epoch += 1
+        for batch in self.loader:
+            t = int(torch.randint(self.min_length, batch["x"].shape[1] + 1, (), generator=g))
+            cropped = dict(batch, x=batch["x"][:, :t])  # (B, t, C)
+            if "lengths" in batch:
+                cropped["lengths"] = batch["lengths"].clamp(max=t)
+            yield cropped
+
+
 class SyntheticDataModule(L.LightningDataModule):
     """Random, learnable (``patterns``) or file-based sequence classification (see the module docstring).
 
@@ -111,6 +135,8 @@ class SyntheticDataModule(L.LightningDataModule):
         min_length: shortest sequence; lengths are drawn uniformly from [min_length, seq_len]; empty = all seq_len.
         train_size, val_size, test_size: sequences per split (``file``: val and test are taken from the file).
         resample: draw a fresh training set every epoch instead of a fixed one (``random``/``patterns``).
+        crop_min_length: cut every training batch to a random length in [crop_min_length, seq_len]; empty = never.
+            Validation and test data are not cropped. In ``patterns`` mode it must keep the whole pattern.
         path: the ``.npz`` file (``file`` mode).
         seed: seed of the data (patterns, sets, the file's split).
         batch_size: sequences per batch.
@@ -132,6 +158,7 @@ class SyntheticDataModule(L.LightningDataModule):
         val_size: int = 1000,
         test_size: int = 2000,
         resample: bool = False,
+        crop_min_length: int | None = None,
         path: str | None = None,
         seed: int = 0,
         batch_size: int = 100,
@@ -143,6 +170,15 @@ class SyntheticDataModule(L.LightningDataModule):
         require(batch_size >= 1, "batch_size", batch_size, "at least 1")
         require(num_workers >= 0, "num_workers", num_workers, "0 or more")
         require(val_size >= 0 and test_size >= 1, "val_size, test_size", (val_size, test_size), "val >= 0, test >= 1")
+        if crop_min_length is not None:
+            lowest = signal_start + signal_length if mode == "patterns" else 1
+            require(
+                crop_min_length >= lowest and (mode == "file" or crop_min_length <= seq_len),
+                "crop_min_length",
+                crop_min_length,
+                f"empty or in [{lowest}, {'the sequence length' if mode == 'file' else seq_len}]"
+                + (": a crop must keep the whole pattern" if mode == "patterns" else ""),
+            )
         if mode == "file":
             require(path is not None, "path", path, "an .npz file with x (N, T, C), y (N,) [, lengths (N,)]")
         else:
@@ -287,6 +323,9 @@ class SyntheticDataModule(L.LightningDataModule):
             if hp.mode == "patterns":
                 self.patterns = self.make_patterns()
             splits = {s: self.generate(s) for s in SPLITS if s != "val" or hp.val_size > 0}
+        crop = hp.get("crop_min_length")
+        width = splits["train"]["x"].shape[1]
+        require(crop is None or crop <= width, "crop_min_length", crop, f"empty or at most the {width} steps stored")
         for split, data in splits.items():
             if len(data["y"]):
                 full = torch.full((len(data["y"]),), data["x"].shape[1])  # what absent lengths mean
@@ -302,6 +341,7 @@ class SyntheticDataModule(L.LightningDataModule):
             "num_classes": self.num_classes,
             "label_names": list(self.label_names),
             "input_size": self.datasets["test"].tensors["x"].shape[2],
+            "seq_len": self.datasets["test"].tensors["x"].shape[1],  # for the model's chrono gate initialisation
         }
         if hp.mode == "random":
             spec["bayes_accuracy"] = 1.0 / self.num_classes  # labels are independent of the inputs
@@ -310,11 +350,14 @@ class SyntheticDataModule(L.LightningDataModule):
         return spec
 
     def train_dataloader(self) -> DataLoader:
-        if self.hparams.resample and self.hparams.mode != "file":
-            return DataLoader(_FreshEachEpoch(self), batch_size=None)  # the dataset yields whole batches
-        return tensor_loader(
-            self.datasets["train"], self.hparams.batch_size, self.hparams.shuffle, self.hparams.num_workers
-        )
+        hp = self.hparams
+        if hp.resample and hp.mode != "file":
+            loader = DataLoader(_FreshEachEpoch(self), batch_size=None)  # the dataset yields whole batches
+        else:
+            loader = tensor_loader(self.datasets["train"], hp.batch_size, hp.shuffle, hp.num_workers)
+        if hp.get("crop_min_length") is not None:
+            loader = DataLoader(_CroppedBatches(loader, hp.crop_min_length, hp.seed), batch_size=None)
+        return loader
 
     def _loader(self, split: str) -> DataLoader:
         return tensor_loader(self.datasets[split], self.hparams.batch_size, False, self.hparams.num_workers)

@@ -43,6 +43,9 @@ class Classifier(SeqlitTask):
         dropout: dropout between stacked layers.
         bidirectional: read each sequence in both directions.
         nonlinearity: ``tanh`` or ``relu`` (``rnn`` and ``scratch`` cells).
+        gate_init: ``default`` (torch's initialisation) or ``chrono`` (gate biases set for memories of up to
+            ``chrono_t_max`` steps, for ``lstm`` and ``gru``; see :class:`~seqlit.models.encoder.RecurrentEncoder`).
+        chrono_t_max: the longest dependency ``chrono`` prepares for; empty = the data's sequence length.
         pooling: ``last`` (state at the last real step), ``mean``, ``max`` or ``maxmean`` over the real steps.
         embedding_dim: token embedding width (token inputs only); empty = the pretrained vectors' width, else 64.
         embedding_dropout: dropout on embedded tokens.
@@ -72,6 +75,8 @@ class Classifier(SeqlitTask):
         dropout: float = 0.0,
         bidirectional: bool = False,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
+        gate_init: Literal["default", "chrono"] = "default",
+        chrono_t_max: int | None = None,
         pooling: PoolingMode = "last",
         embedding_dim: int | None = None,
         embedding_dropout: float = 0.0,
@@ -102,7 +107,9 @@ class Classifier(SeqlitTask):
         """Build once the number of classes and the input kind (features or vocabulary) are known."""
         hp = self.hparams
         self._built = False
-        if hp.get("num_classes") is not None and (hp.get("input_size") is not None or hp.get("vocab_size") is not None):
+        sized = hp.get("input_size") is not None or hp.get("vocab_size") is not None
+        timed = hp.get("gate_init", "default") != "chrono" or hp.get("chrono_t_max") is not None
+        if hp.get("num_classes") is not None and sized and timed:
             self.build()
             self._built = True
 
@@ -151,6 +158,8 @@ class Classifier(SeqlitTask):
             nonlinearity=hp.nonlinearity,
             pooling=hp.pooling,
             head_dropout=hp.head_dropout,
+            gate_init=hp.get("gate_init", "default"),
+            chrono_t_max=hp.get("chrono_t_max"),
         )
         if self.net.embedding is not None and hp.freeze_embedding:
             self.net.embedding.weight.requires_grad_(False)
@@ -177,6 +186,15 @@ class Classifier(SeqlitTask):
                 self.hparams.embedding_dim,
                 f"{width}, the width of the data's pretrained embedding vectors (or leave it empty)",
             )
+        if self.hparams.get("gate_init") == "chrono" and self.hparams.get("chrono_t_max") is None and not self._built:
+            # chrono prepares memories as long as the sequences: take their length from the data
+            t_max = spec.get("seq_len")
+            if t_max is None:
+                raise InputError(
+                    "model.chrono_t_max is empty and the data module does not tell its sequence length: "
+                    "set model.chrono_t_max (the longest dependency to remember) or use gate_init: default"
+                )
+            self._set_hparam("chrono_t_max", int(t_max))
         super().setup(stage)
         if vectors is not None and stage == "fit" and not self._vectors_loaded:
             self.load_embedding_vectors(vectors)
