@@ -102,7 +102,9 @@ def main() -> None:
     quick = ["--trainer.max_epochs", "2"] if args.quick else []
     rows = {
         "tutorial code (plain PyTorch, shared/seeds/002)": lambda s, root: tutorial_code(s, 2 if args.quick else 100),
-        "seqlit `configs/sine_rnn.yaml` (tutorial's setup)": lambda s, root: seqlit_run("sine_rnn.yaml", s, root, quick),
+        "seqlit `configs/sine_rnn.yaml` (tutorial's setup)": lambda s, root: seqlit_run(
+            "sine_rnn.yaml", s, root, quick
+        ),
         "seqlit `configs/sine.yaml` (default)": lambda s, root: seqlit_run("sine.yaml", s, root, quick),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in rows}
@@ -113,7 +115,8 @@ def main() -> None:
                 r = results[name][-1]
                 print(f"seed {seed} | {name}: mse {r['mse']:.4f}, {r['wall']:.1f}s", flush=True)
     floor = 1 / 3
-    print(f"\nNoisy sine, {len(args.seeds)} seed(s) {args.seeds}, mean over seeds; torch threads: {torch.get_num_threads()}\n")
+    threads = torch.get_num_threads()
+    print(f"\nNoisy sine, {len(args.seeds)} seed(s) {args.seeds}, mean over seeds; torch threads: {threads}\n")
     print("| run | test MSE | MSE ÷ noise floor (1/3) | MSE ÷ oracle, same points | persistence MSE | wall time (s) |")
     print("|---|---|---|---|---|---|")
     for name, rs in results.items():

@@ -67,7 +67,7 @@ def resolve(ckpt_path: str, experiment_dir: Path) -> tuple[Path, Path | None]:
 
 
 def stored_config(path: Path) -> dict[str, Any]:
-    """The model and data configuration a checkpoint carries, as a LightningCLI config (``class_path``/``init_args``)."""
+    """The model and data configuration a checkpoint carries, as a LightningCLI config (class_path, init_args)."""
     ckpt = load_checkpoint(path)
     config: dict[str, Any] = {}
     hparams = dict(ckpt.get("hyper_parameters", {}))

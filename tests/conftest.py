@@ -24,7 +24,9 @@ def run_seqlit(args: list[str], cwd: Path, check: bool = True, timeout: float = 
         [sys.executable, "-m", "seqlit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     if check and proc.returncode != 0:
-        pytest.fail(f"seqlit {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        pytest.fail(
+            f"seqlit {' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
     return proc
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import lightning as L
 import pytest
-
 from conftest import CONFIGS
+
 from seqlit.cli import SeqlitCLI
 
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml"))

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from conftest import CONFIGS, QUIET
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 # A short series and two epochs: enough to exercise every part of a run in a few seconds.
 TINY = [
@@ -119,7 +118,9 @@ def test_corrupted_checkpoint_is_one_clear_line(seqlit_main):
 
 
 def test_print_config(seqlit_main):
-    code, out, _ = seqlit_main(["fit", "--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--print_config"])
+    code, out, _ = seqlit_main(
+        ["fit", "--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--print_config"]
+    )
     assert code == 0
     assert "class_path: seqlit.tasks.Forecaster" in out and "cell: gru" in out and "lr: 0.0001" in out
 

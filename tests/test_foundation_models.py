@@ -14,7 +14,9 @@ from seqlit.models import CELLS, ForecastNet, RecurrentEncoder, ScratchRNN
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_scratch_matches_torch_rnn(num_layers, bidirectional, nonlinearity):
     torch.manual_seed(0)
-    ref = torch.nn.RNN(4, 6, num_layers=num_layers, nonlinearity=nonlinearity, batch_first=True, bidirectional=bidirectional)
+    ref = torch.nn.RNN(
+        4, 6, num_layers=num_layers, nonlinearity=nonlinearity, batch_first=True, bidirectional=bidirectional
+    )
     mine = ScratchRNN(4, 6, num_layers=num_layers, nonlinearity=nonlinearity, bidirectional=bidirectional)
     mine.load_state_dict(ref.state_dict())  # same parameter names and shapes as nn.RNN
     x = torch.randn(3, 9, 4)

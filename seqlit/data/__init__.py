@@ -9,11 +9,18 @@ Example:
     (torch.Size([32, 8, 1]), torch.Size([32, 1, 1]))
 """
 
+from seqlit.data.corpus import CorpusDataModule
 from seqlit.data.series import SeriesDataModule
 from seqlit.data.sine import SineDataModule
 from seqlit.data.synthetic import SyntheticDataModule
 from seqlit.data.text import TextDataModule
 from seqlit.data.timeseries import TimeSeriesDataModule
-from seqlit.data.corpus import CorpusDataModule
 
-__all__ = ["SeriesDataModule", "SineDataModule", "SyntheticDataModule", "TextDataModule", "TimeSeriesDataModule", "CorpusDataModule"]
+__all__ = [
+    "CorpusDataModule",
+    "SeriesDataModule",
+    "SineDataModule",
+    "SyntheticDataModule",
+    "TextDataModule",
+    "TimeSeriesDataModule",
+]

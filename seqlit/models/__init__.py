@@ -11,8 +11,17 @@ Example:
 from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import CELLS, EncoderOutput, RecurrentEncoder
 from seqlit.models.forecaster import ForecastNet
+from seqlit.models.language_model import RecurrentLM
 from seqlit.models.pooling import Pooling
 from seqlit.models.scratch import ScratchRNN
-from seqlit.models.language_model import RecurrentLM
 
-__all__ = ["CELLS", "ClassifierNet", "EncoderOutput", "ForecastNet", "Pooling", "RecurrentEncoder", "ScratchRNN", "RecurrentLM"]
+__all__ = [
+    "CELLS",
+    "ClassifierNet",
+    "EncoderOutput",
+    "ForecastNet",
+    "Pooling",
+    "RecurrentEncoder",
+    "RecurrentLM",
+    "ScratchRNN",
+]

@@ -13,4 +13,4 @@ from seqlit.tasks.classifier import Classifier
 from seqlit.tasks.forecaster import Forecaster
 from seqlit.tasks.language_model import LanguageModel
 
-__all__ = ["Classifier", "Forecaster", "SeqlitTask", "LanguageModel"]
+__all__ = ["Classifier", "Forecaster", "LanguageModel", "SeqlitTask"]

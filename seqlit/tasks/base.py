@@ -74,6 +74,19 @@ class SeqlitTask(L.LightningModule):
             self._built = True
         self.apply_spec(spec)
 
+    # One shared step serves every stage; subclasses implement _shared_step(batch, stage) and return the loss.
+    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         require(hp.lr > 0, "model.lr", hp.lr, "a learning rate > 0")

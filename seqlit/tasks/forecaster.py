@@ -244,15 +244,6 @@ class Forecaster(SeqlitTask):
         k, horizon = self.hparams.num_targets, batch["y"].shape[1]
         return self.unscale(batch["x"][:, -1:, :k]).expand(-1, horizon, -1).unsqueeze(1)  # repeat the last value
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
     def on_test_epoch_start(self) -> None:
         self.test_records = []
 

@@ -128,15 +128,6 @@ class LanguageModel(SeqlitTask):
             getattr(self, f"{stage}_loss").update(loss.detach(), weight=y.numel())
         return loss
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
     def on_train_epoch_start(self) -> None:
         self._state["train"] = None
 
