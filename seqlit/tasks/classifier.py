@@ -263,15 +263,6 @@ class Classifier(SeqlitTask):
             self.confusion.update(probs.argmax(dim=-1), y)
         return loss
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
-
     def _log_bayes(self, stage: str) -> None:
         if self.bayes_accuracy:
             acc = self.metrics[f"{stage}_"]["acc"].compute()
