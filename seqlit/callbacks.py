@@ -24,6 +24,18 @@ def run_dir(trainer: L.Trainer) -> Path:
     return path
 
 
+def publish_figure(trainer: L.Trainer, fig: Any, tag: str, filename: str) -> None:
+    """Save a matplotlib figure as a PNG in the run folder, log it to every logger that takes figures, close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(run_dir(trainer) / filename, dpi=100)
+    for logger in trainer.loggers:
+        if hasattr(logger.experiment, "add_figure"):
+            logger.experiment.add_figure(tag, fig, global_step=trainer.global_step, close=False)
+    plt.close(fig)
+
+
 def _gather(trainer: L.Trainer, obj: Any) -> list[Any]:
     """Every rank's ``obj``, in rank order (just ``[obj]`` in one process)."""
     if trainer.world_size == 1 or not torch.distributed.is_initialized():
@@ -131,9 +143,4 @@ class ForecastFigure(L.Callback):
             ax.set_xlabel("step")
             ax.set_ylabel(names[0] if names else "value")
             ax.legend(loc="upper right", fontsize="small")
-        fig.tight_layout()
-        fig.savefig(run_dir(trainer) / "forecast_test.png", dpi=100)
-        for logger in trainer.loggers:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure("test/forecast", fig, global_step=trainer.global_step, close=False)
-        plt.close(fig)
+        publish_figure(trainer, fig, "test/forecast", "forecast_test.png")

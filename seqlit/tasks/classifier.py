@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from seqlit.callbacks import PredictionWriter, run_dir
+from seqlit.callbacks import PredictionWriter, publish_figure
 from seqlit.errors import InputError, require
 from seqlit.models.classifier import ClassifierNet
 from seqlit.models.pooling import PoolingMode
@@ -334,9 +334,4 @@ class ConfusionMatrixFigure(L.Callback):
         ax.set_ylabel("true")
         accuracy = float(counts.diag().sum() / counts.sum().clamp(min=1))
         ax.set_title(f"Test confusion matrix (accuracy {accuracy:.3f})")
-        fig.tight_layout()
-        fig.savefig(run_dir(trainer) / "confusion_matrix_test.png", dpi=100)
-        for logger in trainer.loggers:
-            if hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure("test/confusion_matrix", fig, global_step=trainer.global_step, close=False)
-        plt.close(fig)
+        publish_figure(trainer, fig, "test/confusion_matrix", "confusion_matrix_test.png")
