@@ -18,8 +18,13 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 
 def run_dir(trainer: L.Trainer) -> Path:
-    """The folder of this run (the logger's version folder), created if needed."""
-    path = Path(trainer.log_dir or trainer.default_root_dir)
+    """The folder of this run (the logger's version folder), created if needed.
+
+    Read from the logger, not ``trainer.log_dir``: under DDP that property is a collective broadcast, which would hang
+    when only rank 0 asks (as it does before writing a figure or a file).
+    """
+    logger = trainer.loggers[0] if trainer.loggers else None
+    path = Path(getattr(logger, "log_dir", None) or trainer.default_root_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -129,7 +134,7 @@ class ForecastFigure(L.Callback):
         last = order[-1]
         steps = pos[last] + np.arange(pred.shape[1])
         series = getattr(datamodule, "series", None)
-        window = getattr(getattr(datamodule, "hparams", {}), "window", None) or 0
+        window = getattr(getattr(datamodule, "settings", None), "window", None) or 0
         if series is not None and window:
             past = np.arange(pos[last] - window, pos[last])
             bottom.plot(past, series[past, 0], label="history (the window)", color="tab:gray", linewidth=1)

@@ -17,6 +17,7 @@ What it adds to LightningCLI, and why:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,8 +30,10 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seqlit import checkpoints
+from seqlit import checkpoints, fault_tolerance
+from seqlit.callbacks import run_dir
 from seqlit.errors import InputError
 
 STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
@@ -119,7 +122,14 @@ class SeqlitCLI(LightningCLI):
         kwargs.setdefault("parser_class", SeqlitParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})  # a resumed run rewrites its config.yaml
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model hyperparameters here
-        kwargs.setdefault("trainer_defaults", {"gradient_clip_val": 1.0})
+        # always on, whatever callbacks a config adds: a stop before a NaN loss's update
+        kwargs.setdefault(
+            "trainer_defaults",
+            {
+                "gradient_clip_val": 1.0,
+                "callbacks": [fault_tolerance.StopOnNonFinite()],
+            },
+        )
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -132,12 +142,13 @@ class SeqlitCLI(LightningCLI):
             {
                 "checkpoint.monitor": "val/loss",
                 "checkpoint.mode": "min",
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,  # last.ckpt: LastCheckpoint's (Lightning's refreshes only on a new best)
                 "checkpoint.save_top_k": 1,
                 "checkpoint.filename": "epoch={epoch}-step={step}",
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+        parser.add_lightning_class_args(fault_tolerance.LastCheckpoint, "last_checkpoint")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "epoch"})
 
@@ -165,8 +176,23 @@ class SeqlitCLI(LightningCLI):
         finally:
             os.unlink(f.name)
         self.config[sub].ckpt_path = str(path)
+        self._check_same_task(sub, path, overlay)
+        if sub == "fit" and os.environ.get("LOCAL_RANK", "0") == "0":
+            ckpt = checkpoints.load_checkpoint(path)
+            print(f"Resuming from {path} (epoch {ckpt.get('epoch')}, step {ckpt.get('global_step')})", flush=True)
         # only fit continues the checkpoint's run; validate/test/predict get a run folder of their own
         self._resume_run = run if sub == "fit" else None
+
+    def _check_same_task(self, sub: str, path: Path, overlay: dict[str, Any]) -> None:
+        """A checkpoint of another task (a flag chose a different model class) is one clear line, not a torch crash."""
+        stored = (overlay.get("model") or {}).get("class_path")
+        chosen = self.config[sub].get("model")
+        chosen = chosen.get("class_path") if isinstance(chosen, Namespace) else None
+        if stored and chosen and stored != chosen:
+            raise InputError(
+                f"ckpt_path={str(path)!r} is a checkpoint of {stored}, but the model given is {chosen}: "
+                "use a checkpoint of the same task, or leave --model out to take the checkpoint's"
+            )
 
     def _parse_ckpt_path(self) -> None:
         """Replaced by :meth:`parse_arguments`, which lets explicit flags override the checkpoint's values."""
@@ -203,11 +229,24 @@ class SeqlitCLI(LightningCLI):
         best = getattr(ckpt, "best_model_path", "") or None
         if self.config.fit.test_after_fit:
             trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=True)
+            self.after_test()
         if trainer.is_global_zero:
-            print(f"TensorBoard run:  {trainer.log_dir}   (tensorboard --logdir {Path(trainer.log_dir).parent.parent})")
+            run = run_dir(trainer)
+            print(f"TensorBoard run:  {run}   (tensorboard --logdir {run.parent.parent})")
             print(f"Best checkpoint:  {best}")
-            if ckpt is not None and ckpt.last_model_path:
-                print(f"Last checkpoint:  {ckpt.last_model_path}   (resume: --ckpt_path last)")
+            last = next((c.path for c in trainer.callbacks if isinstance(c, fault_tolerance.LastCheckpoint)), None)
+            if last is not None:
+                print(f"Last checkpoint:  {last}   (resume: --ckpt_path last)")
+
+    def after_test(self) -> None:
+        """Write the test metrics to ``<run>/test_metrics.json``: one file that scripts and people can read back."""
+        trainer = self.trainer
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        if trainer.is_global_zero and metrics:
+            path = run_dir(trainer) / "test_metrics.json"
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+            tmp.replace(path)
 
     def remove_partial_runs(self) -> None:
         """Delete run folders this process created that hold no checkpoint: a failed start leaves nothing behind."""
@@ -232,10 +271,25 @@ def _input_error(exc: BaseException | None) -> InputError | None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``seqlit`` command."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv[:1] == ["sweep"]:  # hyperparameter search: its own parser, it runs `fit` trials itself
+        from seqlit.sweep import main as sweep_main
+
+        sweep_main(argv[1:])
+        return
     # created before __init__ runs, so a failure inside it can still clean up the run folder it made
     cli = SeqlitCLI.__new__(SeqlitCLI)
     try:
         cli.__init__(args=args)
+    except SIGTERMException:
+        last = [c for c in _callbacks(cli) if isinstance(c, fault_tolerance.LastCheckpoint) and c.saved_on_signal]
+        saved = last[0].path if last else None
+        where = f"saved {saved}; continue with --ckpt_path last" if saved else "no checkpoint was written"
+        print(f"seqlit: stopped by a signal (SIGTERM/SIGUSR1): {where}", file=sys.stderr)
+        sys.exit(fault_tolerance.EXIT_SIGNALLED)
+    except fault_tolerance.TrainingDiverged as exc:
+        print(f"seqlit: error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         err = _input_error(exc)
         if err is None:
@@ -243,6 +297,11 @@ def main(args: list[str] | None = None) -> None:
         cli.remove_partial_runs()
         print(f"seqlit: error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def _callbacks(cli: SeqlitCLI) -> list[Any]:
+    trainer = getattr(cli, "trainer", None)
+    return list(trainer.callbacks) if trainer is not None else []
 
 
 if __name__ == "__main__":

@@ -96,13 +96,19 @@ def test_resample_draws_fresh_reproducible_training_data():
     dm = make(resample=True, train_size=30, batch_size=10)
     loader = dm.train_dataloader()
     assert len(loader) == 3
-    first = torch.cat([b["x"] for b in loader])
-    second = torch.cat([b["x"] for b in loader])
+
+    def epoch(loader, e: int) -> torch.Tensor:
+        loader.sampler.set_epoch(e)  # what Lightning does at the start of every epoch
+        batches = list(loader)
+        ids = torch.cat([b["id"] for b in batches])
+        return torch.cat([b["x"] for b in batches])[ids.argsort()]  # in id order: the shuffle does not matter
+
+    first, second = epoch(loader, 0), epoch(loader, 1)
     assert first.shape == (30, 6, 2) and not torch.equal(first, second)
-    assert torch.equal(first, dm.datasets["train"].tensors["x"])  # epoch 0 is the fixed training set
+    fixed = dm.datasets["train"].tensors
+    assert torch.equal(first, fixed["x"][fixed["id"].argsort()])  # epoch 0 is the fixed training set
     again = make(resample=True, train_size=30, batch_size=10).train_dataloader()
-    next(iter(again))
-    assert torch.equal(torch.cat([b["x"] for b in again]), second)
+    assert torch.equal(epoch(again, 1), second)  # epoch 1 depends on the seed and the epoch only
 
 
 def test_file_mode_splits_the_file(tmp_path):
@@ -202,7 +208,8 @@ def test_crop_cuts_training_batches_only_reproducibly_and_keeps_the_pattern():
     loader = again.train_dataloader()
     first = list(loader)
     assert [b["x"].shape[1] for b in first] == widths  # the same seed cuts the same lengths
-    assert [b["x"].shape[1] for b in loader] != widths  # the next pass cuts new ones
+    loader.sampler.set_epoch(1)  # as Lightning does at each epoch
+    assert [b["x"].shape[1] for b in loader] != widths  # the next epoch cuts new ones
     stored = again.datasets["train"].tensors["x"]
     for b in first:  # a crop is the start of the stored sequence, pattern included
         assert torch.equal(b["x"], stored[b["id"], : b["x"].shape[1]])

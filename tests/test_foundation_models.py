@@ -80,3 +80,52 @@ def test_encoder_rejects_bad_arguments(kwargs, name):
     args = dict(input_size=3, hidden_size=4) | kwargs
     with pytest.raises(InputError, match=name):
         RecurrentEncoder(**args)
+
+
+# --- the scratch cell's fast paths against its readable eager loop (issue 8) ------------------------------------------
+@pytest.mark.parametrize("impl", ["fast", "script"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("masked, bidirectional", [(False, False), (True, False), (True, True)])
+def test_scratch_fast_paths_match_eager(impl, nonlinearity, masked, bidirectional):
+    """Outputs, final states and every gradient (inputs, start state, weights) agree with the eager loop to 1e-5."""
+    torch.manual_seed(0)
+    ref = ScratchRNN(3, 6, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, impl="eager")
+    fast = ScratchRNN(3, 6, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, impl=impl)
+    fast.load_state_dict(ref.state_dict())  # same parameter names: checkpoints of either load into the other
+    x = torch.randn(4, 9, 3)
+    h0 = torch.randn(2 * (2 if bidirectional else 1), 4, 6)
+    lengths = torch.tensor([9, 4, 1, 7]) if masked else None
+    results = []
+    for module in (ref, fast):
+        xi, hi = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        out, h_n = module(xi, hi, lengths)
+        (out.sin().sum() + (h_n * h_n).sum()).backward()  # a loss that weighs every output and state differently
+        results.append([out, h_n, xi.grad, hi.grad, *(p.grad for p in module.parameters())])
+    assert len(results[0]) == len(results[1]) == 4 + 8 * (2 if bidirectional else 1)
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    if masked:  # past a sequence's end: zero outputs, and the gradient of those inputs is zero too
+        assert torch.all(results[1][0][2, 1:] == 0) and torch.all(results[1][2][2, 1:] == 0)
+
+
+def test_scratch_fast_path_is_the_default_and_learns():
+    """The encoder's scratch cell runs the fast path by default; one SGD step on it lowers the loss like eager's."""
+    enc = RecurrentEncoder(2, 5, cell="scratch")
+    assert enc.rnn.impl == "fast"
+    losses = {}
+    for impl in ("eager", "fast"):
+        torch.manual_seed(1)
+        model = RecurrentEncoder(2, 5, cell="scratch", scratch_impl=impl)
+        x, target = torch.randn(8, 6, 2), torch.randn(8, 5)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        before = torch.nn.functional.mse_loss(model(x).last, target)
+        before.backward()
+        opt.step()
+        losses[impl] = (before.item(), torch.nn.functional.mse_loss(model(x).last, target).item())
+    assert losses["fast"][1] < losses["fast"][0]
+    assert losses["fast"] == pytest.approx(losses["eager"], abs=1e-5)
+
+
+def test_scratch_rejects_unknown_impl():
+    with pytest.raises(InputError, match="impl"):
+        ScratchRNN(3, 4, impl="cuda")

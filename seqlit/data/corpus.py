@@ -22,6 +22,7 @@ task samples from its own checkpoint, which holds the vocabulary.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,9 +31,9 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 
-from seqlit.data.batches import TensorDictDataset, batch_identity, tensor_loader
+from seqlit.data.batches import ResumableLoader, TensorDictDataset, batch_identity, replicas, tensor_loader
 from seqlit.errors import InputError, require
 
 UNKNOWN = ""  # vocabulary entry 0: never a real character, so it cannot collide with one
@@ -122,31 +123,34 @@ def stream_dataset(ids: Tensor, seq_len: int, streams: int, start: int = 0) -> T
     )
 
 
-class ShiftedGrid(Sampler[int]):
+class ShiftedGrid(DistributedSampler):
     """Indices of non-overlapping windows (stride ``seq_len``) at a random offset each epoch, in random order.
 
     Built over a stride-1 :func:`window_dataset`, so index p is the window starting at p. The count is fixed at
     ⌊N/T⌋ - 1 so that any offset in [0, T) fits and every epoch has the same length. The order depends only on
     ``seed`` and the epoch (Lightning calls :meth:`set_epoch`), so a resumed run sees the same windows as an
-    uninterrupted one. Without shuffling: offset 0, in order.
+    uninterrupted one. Without shuffling: offset 0, in order. Under DDP every process draws the same order and takes
+    every ``num_replicas``-th window from its ``rank`` (a few repeated so the counts match).
     """
 
-    def __init__(self, num_chars: int, seq_len: int, shuffle: bool, seed: int = 0) -> None:
-        self.seq_len, self.shuffle, self.seed, self.epoch = seq_len, shuffle, seed, 0
-        self.count = num_chars // seq_len - 1
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(
+        self, num_chars: int, seq_len: int, shuffle: bool, seed: int = 0, num_replicas: int = 1, rank: int = 0
+    ) -> None:
+        self.seq_len, self.count = seq_len, num_chars // seq_len - 1
+        super().__init__(range(self.count), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
 
     def __len__(self) -> int:
-        return self.count
+        return math.ceil(self.count / self.num_replicas)
 
     def __iter__(self):
         if not self.shuffle:
-            return iter(range(0, self.count * self.seq_len, self.seq_len))
-        rng = np.random.default_rng([self.seed, self.epoch])
-        offset = int(rng.integers(self.seq_len))
-        return iter((offset + rng.permutation(self.count) * self.seq_len).tolist())
+            starts = list(range(0, self.count * self.seq_len, self.seq_len))
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            offset = int(rng.integers(self.seq_len))
+            starts = (offset + rng.permutation(self.count) * self.seq_len).tolist()
+        starts += starts[: len(self) * self.num_replicas - len(starts)]
+        return iter(starts[self.rank :: self.num_replicas])
 
 
 # --- the data module -------------------------------------------------------------------------------------------------
@@ -257,7 +261,8 @@ class CorpusDataModule(L.LightningDataModule):
         hp = self.hparams
         batch = self.datasets[span].tensors.get("chunk")
         streams = int((batch == 0).sum()) if batch is not None else hp.batch_size
-        return tensor_loader(self.datasets[span], streams, shuffle=False, num_workers=hp.num_workers)
+        return tensor_loader(self.datasets[span], streams, shuffle=False, num_workers=hp.num_workers,
+                             trainer=self.trainer, even=span == "val")  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -267,8 +272,8 @@ class CorpusDataModule(L.LightningDataModule):
         if hp.mode == "tbptt":  # in order: row b of each batch continues row b of the one before
             return tensor_loader(self.datasets["train"], hp.batch_size, shuffle=False, num_workers=hp.num_workers)
         start, end = self.bounds["train"]
-        sampler = ShiftedGrid(end - start, hp.seq_len, hp.shuffle, hp.seed)
-        return DataLoader(
+        sampler = ShiftedGrid(end - start, hp.seq_len, hp.shuffle, hp.seed, *replicas(self.trainer))
+        return ResumableLoader(
             self.datasets["train"],
             batch_size=hp.batch_size,
             sampler=sampler,

@@ -4,23 +4,27 @@ The tutorials' ``BucketIterator(sort_within_batch=True)``, rebuilt on plain PyTo
 shuffles the documents, sorts each pool of ``pool_batches`` batches by length, cuts the pool into batches of
 similar-length documents (longest first within each batch), and shuffles the order of the batches. Padding then
 costs a few percent of the compute instead of half of it. Under DDP every rank draws the same permutation from
-``seed + epoch`` and takes every ``num_replicas``-th batch from its own ``rank``, so ranks see distinct batches, the
-same number each (a few batches repeat when the count does not divide), and ``set_epoch`` reshuffles every epoch.
+``seed + epoch`` and takes every ``num_replicas``-th batch from its own ``rank``, so ranks see distinct batches
+(the same number each in training, a few batches repeated when the count does not divide), and ``set_epoch``
+reshuffles every epoch.
 
-It subclasses :class:`~torch.utils.data.DistributedSampler` and yields whole batches, so Lightning neither wraps it
-in a second distributed sampler nor forgets to call ``set_epoch``; the DataLoader takes it as ``sampler`` with
-``batch_size=None`` and :class:`TokenDataset` answers a whole list of indices at once, padded to the batch's longest.
+It subclasses :class:`~seqlit.data.batches.EpochBatchSampler` (a :class:`~torch.utils.data.DistributedSampler`) and
+yields whole batches, so Lightning neither wraps it in a second distributed sampler nor forgets to call
+``set_epoch``; a :class:`~seqlit.data.batches.ResumableLoader` takes it as ``sampler`` with ``batch_size=None`` and
+:class:`TokenDataset` answers a whole list of indices at once, padded to the batch's longest.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import Dataset
+
+from seqlit.data.batches import EpochBatchSampler
 
 
 class TokenDataset(Dataset):
@@ -82,7 +86,7 @@ def cut(doc: np.ndarray, n: int, keep: str = "head") -> np.ndarray:
     return np.concatenate([doc[: n - half], doc[len(doc) - half :]])
 
 
-class BucketBatchSampler(DistributedSampler):
+class BucketBatchSampler(EpochBatchSampler):
     """Yield batches (lists of indices) of similar-length documents; see the module docstring.
 
     Args:
@@ -97,6 +101,8 @@ class BucketBatchSampler(DistributedSampler):
         num_replicas: processes in the DDP group (1 without DDP).
         rank: this process's rank in the group.
         drop_last: drop the last, smaller batch of a pool set instead of keeping it.
+        even: repeat a few batches so every rank gets the same number (training, validation); off for test and
+            predict, so every document is seen exactly once.
     """
 
     def __init__(
@@ -110,12 +116,11 @@ class BucketBatchSampler(DistributedSampler):
         rank: int = 0,
         drop_last: bool = False,
         sort: bool = True,
+        even: bool = True,
     ) -> None:
         lengths = np.asarray(lengths, dtype=np.int64)
-        # the parent only stores these (and validates rank); explicit values keep it from asking torch.distributed
-        super().__init__(lengths, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        super().__init__(len(lengths), batch_size, shuffle, seed, num_replicas, rank, drop_last, even)
         self.lengths = lengths
-        self.batch_size = batch_size
         self.pool_batches = max(1, pool_batches)
         self.sort = sort
 
@@ -140,17 +145,10 @@ class BucketBatchSampler(DistributedSampler):
             out = [b for b in out if len(b) == bs]
         return out
 
-    def __len__(self) -> int:
-        n = len(self.lengths)
+    def _total(self) -> int:
         # pools hold whole batches, so only the very last batch can come up short
-        total = n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-        return math.ceil(total / self.num_replicas)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        out = self.batches()
-        per_rank = math.ceil(len(out) / self.num_replicas) if out else 0
-        out += out[: per_rank * self.num_replicas - len(out)]  # every rank the same number of steps, as DDP needs
-        yield from out[self.rank :: self.num_replicas]
+        n = len(self.lengths)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def padding_fraction(self) -> float:
         """Share of the padded (B, T) cells of one epoch's batches that are padding, not tokens."""

@@ -12,6 +12,7 @@ supply reference forecasts (:meth:`SeriesDataModule.baseline_forecasts`); they t
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import lightning as L
@@ -39,6 +40,8 @@ class SeriesDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes (0 is fastest for data that lives in memory).
         context_across_spans: let validation and test windows read their inputs from before their span (their
             targets always lie inside it), so every step of those spans is forecast. Off: windows stay inside a span.
+        seed: seed of the training-window shuffles; epoch ``e`` is shuffled from ``seed + e`` alone, so a resumed run
+            sees the same batches as one that never stopped.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class SeriesDataModule(L.LightningDataModule):
         shuffle: bool = True,
         num_workers: int = 0,
         context_across_spans: bool = False,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         require(window >= 1, "window", window, "at least 1 step")
@@ -60,6 +64,18 @@ class SeriesDataModule(L.LightningDataModule):
         require(stride >= 1, "stride", stride, "at least 1 step")
         require(batch_size >= 1, "batch_size", batch_size, "at least 1")
         require(num_workers >= 0, "num_workers", num_workers, "0 or more")
+        # the base's own settings, not read back from hparams: a subclass that passes **kwargs through saves only
+        # what it was given, and the defaults here must still apply
+        self.settings = SimpleNamespace(
+            window=window,
+            horizon=horizon,
+            val_size=val_size,
+            test_size=test_size,
+            stride=stride,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=num_workers,
+        )
         self.scaler = Scaler(scaler)
         self.datasets: dict[str, TensorDictDataset] = {}
         self.bounds: dict[str, tuple[int, int]] = {}
@@ -68,6 +84,7 @@ class SeriesDataModule(L.LightningDataModule):
         self.baseline_names: list[str] = []
         self.target_transform = "none"  # set by a subclass that offers one; see windows.transform_targets
         self.context_across_spans = context_across_spans
+        self.shuffle_seed = seed
 
     # --- what a subclass provides -------------------------------------------------------------------------------
     def load_series(self) -> tuple[np.ndarray, list[str], int]:
@@ -95,7 +112,7 @@ class SeriesDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:  # idempotent: the CLI sets data up once, early, before the Trainer does
             return
-        hp = self.hparams
+        hp = self.settings
         values, names, num_targets = self.load_series()
         values = np.asarray(values, dtype=np.float64)
         bad = np.argwhere(~np.isfinite(values))
@@ -152,8 +169,8 @@ class SeriesDataModule(L.LightningDataModule):
         k = self.num_targets
         return {
             "input_size": self.series.shape[1],
-            "horizon": self.hparams.horizon,
-            "window": self.hparams.window,
+            "horizon": self.settings.horizon,
+            "window": self.settings.window,
             "num_targets": k,
             "target_names": self.names[:k],
             "target_shift": [float(v) for v in self.scaler.shift[:k]],
@@ -164,8 +181,11 @@ class SeriesDataModule(L.LightningDataModule):
         }
 
     def _loader(self, span: str) -> DataLoader:
-        shuffle = span == "train" and self.hparams.shuffle
-        return tensor_loader(self.datasets[span], self.hparams.batch_size, shuffle, self.hparams.num_workers)
+        hp = self.settings
+        shuffle = span == "train" and hp.shuffle
+        even = span in ("train", "val")  # test and predict: every window exactly once over all processes
+        return tensor_loader(self.datasets[span], hp.batch_size, shuffle, hp.num_workers, seed=self.shuffle_seed,
+                             trainer=self.trainer, even=even)  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

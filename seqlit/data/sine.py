@@ -24,7 +24,7 @@ class SineDataModule(SeriesDataModule):
         length: points in the series.
         frequency: angular frequency per step (the tutorial's 0.02: one period every ~314 steps).
         noise: amplitude of the uniform noise added to every point.
-        seed: seed of the noise, so every run sees the same series.
+        seed: seed of the noise, so every run sees the same series, and of the training-window shuffles.
         window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers:
             see :class:`~seqlit.data.series.SeriesDataModule`.
     """
@@ -45,7 +45,9 @@ class SineDataModule(SeriesDataModule):
         shuffle: bool = True,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers)
+        super().__init__(
+            window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, seed=seed
+        )
         require(length >= 2, "length", length, "at least 2 points")
         require(np.isfinite(frequency), "frequency", frequency, "a finite number")
         require(np.isfinite(noise) and noise >= 0, "noise", noise, "a finite amplitude >= 0")

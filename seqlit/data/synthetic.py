@@ -31,9 +31,16 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, Dataset
 
-from seqlit.data.batches import TensorDictDataset, tensor_loader
+from seqlit.data.batches import (
+    EpochBatchSampler,
+    ResumableLoader,
+    TensorDictDataset,
+    batch_identity,
+    replicas,
+    tensor_loader,
+)
 from seqlit.errors import InputError, require
 
 SPLITS = ("train", "val", "test")
@@ -78,47 +85,55 @@ def check_classification(split: str, x: Tensor, y: Tensor, lengths: Tensor, num_
             )
 
 
-def _generator(seed: int, split: str, epoch: int = 0) -> torch.Generator:
-    """A torch generator for one split (and one epoch when resampling), independent of every other."""
-    state = np.random.SeedSequence([seed, _STREAM[split], epoch]).generate_state(1, dtype=np.uint64)[0]
+def _generator(seed: int, split: str, epoch: int = 0, *more: int) -> torch.Generator:
+    """A torch generator for one split (and one epoch, one batch...), independent of every other."""
+    state = np.random.SeedSequence([seed, _STREAM[split], epoch, *more]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-class _FreshEachEpoch(IterableDataset):
-    """Whole training batches drawn anew at every pass, from the seed and the pass number (so still reproducible)."""
+class _TaggedBatches(EpochBatchSampler):
+    """Training batches tagged with their epoch and their place in it: ``(epoch, position, indices)``."""
+
+    def batches(self) -> list:
+        return [(self.epoch, i, b) for i, b in enumerate(super().batches())]
+
+
+class _TrainingBatches(Dataset):
+    """The training batches: the fixed set or one drawn anew each epoch (``resample``), optionally cropped.
+
+    Everything random here is drawn from the seed, the epoch and the batch's place in the epoch, never from a running
+    generator, so any batch can be rebuilt on its own: by another DDP process, or after a resume mid-epoch.
+    """
 
     def __init__(self, module: SyntheticDataModule) -> None:
-        self.module, self.epoch = module, 0
+        self.module = module
+        self._drawn: tuple[int, dict[str, Tensor]] | None = None  # (epoch, that epoch's fresh training set)
 
     def __len__(self) -> int:
-        return -(-self.module.hparams.train_size // self.module.hparams.batch_size)
+        hp = self.module.hparams
+        return hp.train_size if self._resample() else len(self.module.datasets["train"])
 
-    def __iter__(self):
-        data = self.module.generate("train", self.epoch)
-        self.epoch += 1
-        n, bs = len(data["y"]), self.module.hparams.batch_size
-        for start in range(0, n, bs):
-            yield {k: v[start : start + bs] for k, v in data.items()}
+    def _resample(self) -> bool:
+        return bool(self.module.hparams.resample) and self.module.hparams.mode != "file"
 
-
-class _CroppedBatches(IterableDataset):
-    """The training batches of ``loader`` cut to a random length each, drawn from the seed and the pass number."""
-
-    def __init__(self, loader: DataLoader, min_length: int, seed: int) -> None:
-        self.loader, self.min_length, self.seed, self.epoch = loader, min_length, seed, 0
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        g = _generator(self.seed, "crop", self.epoch)
-        self.epoch += 1
-        for batch in self.loader:
-            t = int(torch.randint(self.min_length, batch["x"].shape[1] + 1, (), generator=g))
-            cropped = dict(batch, x=batch["x"][:, :t])  # (B, t, C)
+    def __getitem__(self, key: tuple[int, int, list[int]]) -> dict[str, Tensor]:
+        epoch, position, indices = key
+        hp = self.module.hparams
+        if self._resample():
+            if self._drawn is None or self._drawn[0] != epoch:
+                self._drawn = (epoch, self.module.generate("train", epoch))
+            data = self._drawn[1]
+        else:
+            data = self.module.datasets["train"].tensors
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        batch = {k: v[idx] for k, v in data.items()}
+        if hp.get("crop_min_length") is not None:
+            g = _generator(hp.seed, "crop", epoch, position)
+            t = int(torch.randint(hp.crop_min_length, batch["x"].shape[1] + 1, (), generator=g))
+            batch["x"] = batch["x"][:, :t]  # (B, t, C)
             if "lengths" in batch:
-                cropped["lengths"] = batch["lengths"].clamp(max=t)
-            yield cropped
+                batch["lengths"] = batch["lengths"].clamp(max=t)
+        return batch
 
 
 class SyntheticDataModule(L.LightningDataModule):
@@ -351,16 +366,16 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        if hp.resample and hp.mode != "file":
-            loader = DataLoader(_FreshEachEpoch(self), batch_size=None)  # the dataset yields whole batches
-        else:
-            loader = tensor_loader(self.datasets["train"], hp.batch_size, hp.shuffle, hp.num_workers)
-        if hp.get("crop_min_length") is not None:
-            loader = DataLoader(_CroppedBatches(loader, hp.crop_min_length, hp.seed), batch_size=None)
-        return loader
+        dataset = _TrainingBatches(self)
+        world, rank = replicas(self.trainer)
+        sampler = _TaggedBatches(len(dataset), hp.batch_size, hp.shuffle, hp.seed, world, rank)
+        return ResumableLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
+                               num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
 
     def _loader(self, split: str) -> DataLoader:
-        return tensor_loader(self.datasets[split], self.hparams.batch_size, False, self.hparams.num_workers)
+        hp = self.hparams
+        return tensor_loader(self.datasets[split], hp.batch_size, False, hp.num_workers, trainer=self.trainer,
+                             even=split == "val")  # fmt: skip
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader("val") if "val" in self.datasets else []

@@ -27,7 +27,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from seqlit.data.batches import batch_identity
+from seqlit.data.batches import ResumableLoader, batch_identity, replicas
 from seqlit.data.samplers import BucketBatchSampler, TokenDataset, unbucketed_padding
 from seqlit.data.textfiles import (
     TABLE_SUFFIXES,
@@ -305,18 +305,17 @@ class TextDataModule(L.LightningDataModule):
         self.tokenizer, self.label_names = tok, list(state["label_names"])
 
     # --- loaders ------------------------------------------------------------------------------------------------
-    def _loader(self, dataset: TokenDataset, train: bool, sort: bool = True) -> DataLoader:
+    def _loader(self, dataset: TokenDataset, train: bool, sort: bool = True, even: bool = True) -> DataLoader:
         hp = self.hparams
-        trainer = self.trainer
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        replicas_, rank = replicas(self.trainer)
         sampler = BucketBatchSampler(
             dataset.lengths, hp.batch_size if train else hp.eval_batch_size or hp.batch_size,
             shuffle=train and hp.shuffle, seed=hp.seed, pool_batches=hp.pool_batches,
-            num_replicas=replicas, rank=rank, sort=sort,
+            num_replicas=replicas_, rank=rank, sort=sort, even=even,
         )  # fmt: skip
         # the sampler yields whole batches: batch_size=None hands each list of indices to the dataset at once
-        return DataLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
-                          num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
+        return ResumableLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
+                               num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], train=True)
@@ -328,7 +327,7 @@ class TextDataModule(L.LightningDataModule):
         require(
             "test" in self.datasets, "data.root", self.hparams.root, "data with a test split (or test_fraction > 0)"
         )
-        return self._loader(self.datasets["test"], train=False)
+        return self._loader(self.datasets["test"], train=False, even=False)  # each document once over all ranks
 
     def predict_dataloader(self) -> DataLoader:
         if self.tokenizer is None:
@@ -346,4 +345,4 @@ class TextDataModule(L.LightningDataModule):
             f"{len(encoded) - len(keep):,} without tokens skipped, {docs.not_utf8:,} not UTF-8)"
         )
         dataset = TokenDataset([encoded[i] for i in keep], [-1] * len(keep), [ids[i] for i in keep], PAD_ID)
-        return self._loader(dataset, train=False, sort=False)  # rows come out in document order
+        return self._loader(dataset, train=False, sort=False, even=False)  # rows come out in document order

@@ -191,8 +191,8 @@ class TimeSeriesDataModule(SeriesDataModule):
         ar_order: lags of the linear AR baseline, fit by least squares on the training span.
         baselines: which reference forecasts to compute and log: any of persistence, seasonal_naive, ar.
         delimiter: field separator of the file.
-        window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, context_across_spans:
-            see :class:`~seqlit.data.series.SeriesDataModule`; spans are usually fractions here (0.1 = 10%).
+        window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, context_across_spans,
+        seed: see :class:`~seqlit.data.series.SeriesDataModule`; spans are usually fractions here (0.1 = 10%).
     """
 
     def __init__(
@@ -219,10 +219,12 @@ class TimeSeriesDataModule(SeriesDataModule):
         shuffle: bool = True,
         num_workers: int = 0,
         context_across_spans: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__(
-            window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, context_across_spans
-        )
+            window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers,
+            context_across_spans, seed,
+        )  # fmt: skip
         require(missing in ("error", "ffill", "interpolate"), "data.missing", missing, "error, ffill or interpolate")
         require(season >= 1, "data.season", season, "a season length of at least 1 step")
         require(ar_order >= 1, "data.ar_order", ar_order, "at least 1 lag")

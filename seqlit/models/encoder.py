@@ -49,6 +49,9 @@ class RecurrentEncoder(nn.Module):
         gate_init: ``default`` (torch's) or ``chrono`` (gate biases for memories up to ``chrono_t_max`` steps long;
             ``lstm`` and ``gru`` only, the ungated ``rnn`` and ``scratch`` cells have no gate to set).
         chrono_t_max: the longest dependency ``chrono`` prepares for, usually the sequence length (at least 2).
+        scratch_impl: how the ``scratch`` cell runs its time loop: ``fast`` (hand-written backward, the default),
+            ``eager`` (the readable reference), ``script`` or ``compile``; see :mod:`seqlit.models.scratch`. Every
+            choice has the same parameters and computes the same numbers, so it never matters to a checkpoint.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class RecurrentEncoder(nn.Module):
         nonlinearity: str = "tanh",
         gate_init: str = "default",
         chrono_t_max: int | None = None,
+        scratch_impl: str = "fast",
     ) -> None:
         super().__init__()
         require(cell in CELLS, "cell", cell, f"one of {', '.join(CELLS)}")
@@ -83,7 +87,9 @@ class RecurrentEncoder(nn.Module):
         dropout = dropout if num_layers > 1 else 0.0  # torch warns about inter-layer dropout on a single layer
         common = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional)
         if cell == "scratch":
-            self.rnn: nn.Module = ScratchRNN(input_size, hidden_size, nonlinearity=nonlinearity, **common)
+            self.rnn: nn.Module = ScratchRNN(
+                input_size, hidden_size, nonlinearity=nonlinearity, impl=scratch_impl, **common
+            )
         elif cell == "rnn":
             self.rnn = nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity, batch_first=True, **common)
         else:

@@ -251,32 +251,46 @@ class Classifier(SeqlitTask):
         self._check_labels(y, stage)
         logits = self(x, lengths)  # (B, K) or (B, 1)
         loss = self.loss_fn(logits, y)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log_loss(stage, loss, len(y))
         probs = self.probabilities(logits.detach())  # (B, K)
-        metrics = self.metrics[f"{stage}_"]
-        metrics.update(probs, y)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(y))
+        # metrics are updated every step and logged once per epoch (_log_epoch_metrics): logging a torchmetrics
+        # object from every step costs Lightning ~1 ms of bookkeeping per metric and step, for the same epoch value
+        self.metrics[f"{stage}_"].update(probs, y)
         if self.auroc is not None and stage != "train":
             self.auroc[f"{stage}_"].update(probs[:, 1], y)
-            self.log(f"{stage}/auroc", self.auroc[f"{stage}_"], on_step=False, on_epoch=True, batch_size=len(y))
         if stage == "test":
             self.confusion.update(probs.argmax(dim=-1), y)
         return loss
 
-    def _log_bayes(self, stage: str) -> None:
+    def _log_epoch_metrics(self, stage: str) -> None:
+        """Log the epoch's accuracy, F1, AUROC and the Bayes references, and reset the metrics."""
+        metrics = self.metrics[f"{stage}_"]
+        if not metrics["acc"].update_called:
+            return
+        values = metrics.compute()  # synchronised across processes by torchmetrics
+        metrics.reset()
+        if self.auroc is not None and stage != "train":
+            values[f"{stage}/auroc"] = self.auroc[f"{stage}_"].compute()
+            self.auroc[f"{stage}_"].reset()
+        self.log_dict({k: v for k, v in values.items() if k != f"{stage}/auroc"}, prog_bar=stage != "train")
+        if f"{stage}/auroc" in values:
+            self.log(f"{stage}/auroc", values[f"{stage}/auroc"])
         if self.bayes_accuracy:
-            acc = self.metrics[f"{stage}_"]["acc"].compute()
             self.log(f"{stage}/bayes_acc", self.bayes_accuracy)
-            self.log(f"{stage}/acc_vs_bayes", acc / self.bayes_accuracy)
+            self.log(f"{stage}/acc_vs_bayes", values[f"{stage}/acc"] / self.bayes_accuracy)
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()  # the epoch's training loss
+        self._log_epoch_metrics("train")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_bayes("val")
+        self._log_epoch_metrics("val")
 
     def on_test_epoch_start(self) -> None:
         self.confusion.reset()
 
     def on_test_epoch_end(self) -> None:
-        self._log_bayes("test")
+        self._log_epoch_metrics("test")
 
     def on_predict_epoch_start(self) -> None:
         self._predicted = 0
