@@ -60,15 +60,14 @@ def resolve(ckpt_path: str, experiment_dir: Path) -> tuple[Path, Path | None]:
                 raise InputError(f"ckpt_path='best': the run {run} recorded no best checkpoint that still exists")
             path = Path(best)
         return path, run
-    path = Path(ckpt_path)
-    load_checkpoint(path)  # fail now, clearly, rather than halfway through a run
+    path = Path(ckpt_path)  # read (and so checked) by the caller, once
     run = path.parent.parent if path.parent.name == "checkpoints" and _VERSION.search(path.parent.parent.name) else None
     return path, run
 
 
-def stored_config(path: Path) -> dict[str, Any]:
-    """The model and data configuration a checkpoint carries, as a LightningCLI config (class_path, init_args)."""
-    ckpt = load_checkpoint(path)
+def stored_config(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The model and data configuration a loaded checkpoint carries, as a LightningCLI config (class_path,
+    init_args)."""
     config: dict[str, Any] = {}
     hparams = dict(ckpt.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)

@@ -166,7 +166,8 @@ class SeqlitCLI(LightningCLI):
         sub = scan["subcommand"]
         experiment_dir = Path(scan["default_root_dir"] or ".") / "lightning_logs" / scan["experiment"]
         path, run = checkpoints.resolve(scan["ckpt_path"], experiment_dir)
-        overlay = checkpoints.stored_config(path)
+        ckpt = checkpoints.load_checkpoint(path)  # a missing, truncated or foreign file fails here, clearly
+        overlay = checkpoints.stored_config(ckpt)
         if run is not None:
             overlay["experiment"] = run.parent.name
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="seqlit-ckpt-", delete=False) as f:
@@ -178,7 +179,6 @@ class SeqlitCLI(LightningCLI):
         self.config[sub].ckpt_path = str(path)
         self._check_same_task(sub, path, overlay)
         if sub == "fit" and os.environ.get("LOCAL_RANK", "0") == "0":
-            ckpt = checkpoints.load_checkpoint(path)
             print(f"Resuming from {path} (epoch {ckpt.get('epoch')}, step {ckpt.get('global_step')})", flush=True)
         # only fit continues the checkpoint's run; validate/test/predict get a run folder of their own
         self._resume_run = run if sub == "fit" else None

@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+CLOCK_EVERY = 20  # steps between checks of LastCheckpoint's timer
 EXIT_SIGNALLED = 143  # 128 + SIGTERM: the shell's convention for "ended by SIGTERM"
 
 
@@ -62,11 +63,11 @@ class LastCheckpoint(Checkpoint):
 
     Lightning's ModelCheckpoint refreshes ``last.ckpt`` only when it also saves a new best, so a run whose validation
     loss stopped improving would resume from an old step. This callback writes it at the end of every training epoch,
-    every ``every_n_train_steps`` steps and every ``every_n_minutes`` minutes within an epoch (so a SIGKILL loses at
-    most that much), and when SIGTERM or SIGUSR1 stops the run. Each write goes to a temporary file that then replaces
-    ``last.ckpt``: a kill during the write leaves the previous checkpoint intact, never a truncated one. As a
-    :class:`~lightning.pytorch.callbacks.Checkpoint`, Lightning runs it after every other callback (ModelCheckpoint
-    included), so the state it saves already holds that epoch's best checkpoint.
+    every ``every_n_train_steps`` steps, every ``every_n_minutes`` minutes within an epoch (the clock is read every 20
+    steps; a SIGKILL loses at most that much), and when SIGTERM or SIGUSR1 stops the run. Each write goes to a
+    temporary file that then replaces ``last.ckpt``: a kill during the write leaves the previous checkpoint intact,
+    never a truncated one. As a :class:`~lightning.pytorch.callbacks.Checkpoint`, Lightning runs it after every other
+    callback (ModelCheckpoint included), so the state it saves already holds that epoch's best checkpoint.
 
     Args:
         every_n_minutes: also save within an epoch after this much wall time since the last save (0 = never).
@@ -121,7 +122,8 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         due = bool(self.every_n_train_steps) and trainer.global_step % self.every_n_train_steps == 0
-        if self.every_n_minutes > 0:
+        # the clock is read every CLOCK_EVERY steps: rank 0's reading is broadcast, a collective under DDP
+        if self.every_n_minutes > 0 and trainer.global_step % CLOCK_EVERY == 0:
             late = time.monotonic() - self._last_save >= 60 * self.every_n_minutes
             due = due or trainer.strategy.broadcast(late, src=0)  # rank 0's clock decides for all processes
         if due:

@@ -145,11 +145,6 @@ class BucketBatchSampler(EpochBatchSampler):
             out = [b for b in out if len(b) == bs]
         return out
 
-    def _total(self) -> int:
-        # pools hold whole batches, so only the very last batch can come up short
-        n = len(self.lengths)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
     def padding_fraction(self) -> float:
         """Share of the padded (B, T) cells of one epoch's batches that are padding, not tokens."""
         cells = tokens = 0

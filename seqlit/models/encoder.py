@@ -14,7 +14,7 @@ first step on. The default keeps torch's initialisation.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +23,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqlit.errors import require
 from seqlit.models.scratch import ScratchRNN
 
-CELLS = ("rnn", "lstm", "gru", "scratch")
+Cell = Literal["rnn", "lstm", "gru", "scratch"]  # the type configs see (LightningCLI reads the choices)
+CELLS: tuple[str, ...] = get_args(Cell)
 GATE_INITS = ("default", "chrono")
 
 State = Tensor | tuple[Tensor, Tensor]

@@ -40,6 +40,8 @@ class SeqlitTask(L.LightningModule):
 
     linked: ClassVar[tuple[str, ...]] = ()  # data-decided args the network cannot be built without
     optional_linked: ClassVar[tuple[str, ...]] = ()  # data-decided args filled when the data provides them
+    _train_loss: torch.Tensor | None = None  # this epoch's batch-weighted training-loss sum (see log_loss)
+    _train_count: int = 0
 
     def maybe_build(self) -> None:
         """Build the network now if every data-decided size is known (for example when loading a checkpoint)."""
@@ -96,15 +98,15 @@ class SeqlitTask(L.LightningModule):
             self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=batch_size, sync_dist=True)
             return
         weighted = loss.detach() * batch_size
-        self._train_loss = weighted if getattr(self, "_train_loss", None) is None else self._train_loss + weighted
-        self._train_count = getattr(self, "_train_count", 0) + batch_size
+        self._train_loss = weighted if self._train_loss is None else self._train_loss + weighted
+        self._train_count += batch_size
         # Lightning writes step metrics when (batches stepped + 1) is a multiple of log_every_n_steps
         stepped = getattr(self.trainer.fit_loop.epoch_loop, "_batches_that_stepped", self.trainer.global_step)
         if (stepped + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
 
     def on_train_epoch_end(self) -> None:
-        if getattr(self, "_train_loss", None) is not None:
+        if self._train_loss is not None:
             mean = self._train_loss / self._train_count
             self.log("train/loss_epoch", mean, on_step=False, on_epoch=True, sync_dist=True)
             self._train_loss, self._train_count = None, 0

@@ -26,10 +26,10 @@ from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, Multicl
 from seqlit.callbacks import PredictionWriter, publish_figure
 from seqlit.errors import InputError, require
 from seqlit.models.classifier import ClassifierNet
+from seqlit.models.encoder import Cell
 from seqlit.models.pooling import PoolingMode
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
 
-Cell = Literal["rnn", "lstm", "gru", "scratch"]
 DEFAULT_EMBEDDING_DIM = 64  # used when embedding_dim is left empty and the data brings no pretrained vectors
 
 

@@ -26,10 +26,10 @@ from torchmetrics import (
 
 from seqlit.callbacks import ForecastFigure, PredictionWriter
 from seqlit.errors import require
+from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
 
-Cell = Literal["rnn", "lstm", "gru", "scratch"]
 STAGES = ("train", "val", "test")
 
 

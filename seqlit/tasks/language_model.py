@@ -28,11 +28,9 @@ from torchmetrics import MeanMetric
 from seqlit.callbacks import _gather, run_dir
 from seqlit.data.corpus import check_generation, decode, encode
 from seqlit.errors import require
-from seqlit.models.encoder import State
+from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-
-Cell = Literal["rnn", "lstm", "gru", "scratch"]
 
 
 class LanguageModel(SeqlitTask):
