@@ -26,6 +26,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from seqlit.data import TimeSeriesDataModule
+from seqlit.data import baselines as bl
 from seqlit.tasks import Forecaster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +40,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--config", default=str(REPO / "configs" / "csv_sunspots.yaml"), help="model and data settings")
     p.add_argument("--season", type=int, default=None, help="season of the seasonal-naive baseline (steps)")
     p.add_argument("--ar-order", type=int, default=None, help="lags of the AR baseline")
+    p.add_argument(
+        "--extra-ar",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="ORDER",
+        help="more AR baselines (these lag counts), fit and scored the same way, as extra rows",
+    )
     p.add_argument("--test-size", type=float, default=0.2, help="fraction of the series at its end kept for test")
     p.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -97,7 +106,17 @@ def run(args: argparse.Namespace, config: dict, seed: int) -> dict[str, float]:
     refs = torch.cat([r["baselines"][..., 0] for r in rec]).numpy()  # (M, NB, H)
     out = {"model@1": rmse(pred[:, 0], truth[:, 0]), "model@H": rmse(pred[:, -1], truth[:, -1]), "cpu_s": seconds}
     for i, name in enumerate(model.baseline_names):
+        name = f"ar({dm.hparams.ar_order})" if name == "ar" else name
         out[f"{name}@1"], out[f"{name}@H"] = rmse(refs[:, i, 0], truth[:, 0]), rmse(refs[:, i, -1], truth[:, -1])
+    positions = torch.cat([r["position"] for r in rec]).numpy()
+    series, (start, end) = dm.series[:, :1], dm.bounds["train"]
+    for order in args.extra_ar:  # the data module's AR baseline with another order, on the same windows
+        coef = bl.fit_direct_ar(series[start:end], order, pred.shape[1])
+        forecast = bl.direct_ar(series, positions, coef)[..., 0]  # (M, H)
+        out[f"ar({order})@1"], out[f"ar({order})@H"] = (
+            rmse(forecast[:, 0], truth[:, 0]),
+            rmse(forecast[:, -1], truth[:, -1]),
+        )
     out["arrays"] = {"pred": pred, "truth": truth}  # kept for the ensemble of seeds
     if "quantiles" in rec[0]:
         q = torch.cat([r["quantiles"][..., 0, :] for r in rec]).numpy()  # (M, H, Q)

@@ -52,6 +52,16 @@ class TokenMeter(L.Callback):
         )
 
 
+class EpochLog(L.Callback):
+    """One line per validation: the epoch's validation loss and accuracy (which epoch the checkpoint came from)."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:  # the task logs its epoch metrics after the callbacks' epoch-end hooks
+            m = trainer.callback_metrics
+            print(f"epoch {trainer.current_epoch}: val/loss {float(m['val/loss']):.4f}, "
+                  f"val/acc {float(m['val/acc']):.2%}", flush=True)  # fmt: skip
+
+
 def build(spec: dict[str, Any], **overrides: Any) -> Any:
     module, _, name = spec["class_path"].rpartition(".")
     return getattr(importlib.import_module(module), name)(**{**spec.get("init_args", {}), **overrides})
@@ -93,13 +103,16 @@ def run(config: Path, root: Path, args: argparse.Namespace, workdir: Path) -> di
     dm.setup("fit")
     setup_s = time.perf_counter() - t
     meter = TokenMeter()
-    ckpt = ModelCheckpoint(monitor="val/loss", mode="min", save_top_k=1)
+    # the config's checkpoint choice, as `seqlit fit` would make it (the CLI's default: the lowest val/loss)
+    chosen = {"monitor": "val/loss", "mode": "min", **(cfg.get("checkpoint") or {})}
+    ckpt = ModelCheckpoint(monitor=chosen["monitor"], mode=chosen["mode"], save_top_k=1)
     trainer_cfg = {"gradient_clip_val": 1.0, **(cfg.get("trainer") or {})}  # the seqlit CLI's default clip
+    extra = [build(spec) for spec in trainer_cfg.pop("callbacks", None) or []]  # e.g. weight averaging
     if args.quick:
         trainer_cfg["max_epochs"] = 1
     trainer = L.Trainer(
-        **trainer_cfg, default_root_dir=str(workdir / config.stem), callbacks=[meter, ckpt], logger=False,
-        enable_progress_bar=not args.no_progress, enable_model_summary=False, enable_checkpointing=True,
+        **trainer_cfg, default_root_dir=str(workdir / config.stem), callbacks=[meter, ckpt, EpochLog(), *extra],
+        logger=False, enable_progress_bar=not args.no_progress, enable_model_summary=False, enable_checkpointing=True,
     )  # fmt: skip
     t = time.perf_counter()
     trainer.fit(model, datamodule=dm)

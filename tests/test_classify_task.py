@@ -135,6 +135,21 @@ def test_bce_needs_two_classes_and_agrees_with_softmax_shapes():
         Classifier(num_classes=3, input_size=2, label_names=["a", "a", "b"])
 
 
+def test_label_smoothing_by_hand_and_the_same_for_bce_and_ce():
+    y = torch.tensor([1, 0])
+    ce = Classifier(loss="ce", num_classes=2, input_size=2, label_smoothing=0.2)
+    logits = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    # targets 0.9 on the true class and 0.1 on the other: -(0.9 log p_true + 0.1 log p_other)
+    logp = torch.log_softmax(logits, 1)
+    expected = -(0.9 * logp[[0, 1], [1, 0]] + 0.1 * logp[[0, 1], [0, 1]]).mean()
+    assert ce.loss_fn(logits, y).item() == pytest.approx(expected.item())
+    # one BCE logit equal to the difference of the two CE logits gives the same smoothed loss
+    bce = Classifier(loss="bce", num_classes=2, input_size=2, label_smoothing=0.2)
+    assert bce.loss_fn((logits[:, 1] - logits[:, 0])[:, None], y).item() == pytest.approx(expected.item())
+    with pytest.raises(InputError, match="model.label_smoothing"):
+        Classifier(num_classes=2, input_size=2, label_smoothing=1.0)
+
+
 # --- the real command -------------------------------------------------------------------------------------------------
 def _tiny_config(path: Path) -> Path:
     config = yaml.safe_load((Path(__file__).parents[1] / "configs" / "synth_gru.yaml").read_text())

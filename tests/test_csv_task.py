@@ -50,6 +50,25 @@ def test_quantile_outputs_sorted_point_is_median_and_highway_shapes():
     assert point.item() == 7.0 and q[0, 0, 0].tolist() == [1.0, 9.0]
 
 
+def test_least_squares_highway_starts_as_the_linear_ar_fit():
+    g = torch.Generator().manual_seed(0)
+    # y[t+h] = 0.6 y[t-1] - 0.3 y[t-2] + 0.5 + noise: the fit must recover the map and the residual quantiles
+    x = torch.randn(4000, 10, 2, generator=g)
+    noise = 0.1 * torch.randn(4000, 2, generator=g)
+    y = (0.6 * x[:, -1, 0] - 0.3 * x[:, -2, 0] + 0.5)[:, None] + noise  # (M, H=2)
+    net = ForecastNet(2, horizon=2, num_outputs=3, hidden_size=4, cell="gru", highway=3)
+    rmse = net.fit_highway(x, y[..., None], [0.1, 0.5, 0.9])
+    assert rmse.tolist() == pytest.approx([0.1, 0.1], abs=0.01)
+    w = net.highway.weight.view(2, 3, 3)  # (step, output, lag): oldest lag first
+    assert torch.allclose(w, torch.tensor([0.0, -0.3, 0.6]).expand(2, 3, 3), atol=0.01)
+    assert net.head.weight.abs().sum() == 0 and net.head.bias.abs().sum() == 0
+    out = net(x)  # (M, H, 1, Q): the recurrent part adds nothing yet
+    below = (y[..., None] < out[:, :, 0]).float().mean((0, 1))
+    assert below.tolist() == pytest.approx([0.1, 0.5, 0.9], abs=0.01)
+    with pytest.raises(InputError, match="model.highway_init"):
+        Forecaster(highway_init="least_squares")  # no highway to fit
+
+
 def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
     path = tmp_path / "s.csv"
     with path.open("w", newline="") as f:
@@ -74,6 +93,46 @@ def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
         rec["baselines"][:, 0, 0, 0], torch.from_numpy(dm.series[rec["position"] - 1, 0]).float()
     )
     assert (tmp_path / "forecast_test.png").is_file()
+
+
+def test_least_squares_highway_starts_fit_at_the_data_ar_baseline(tmp_path):
+    path = tmp_path / "s.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([["y"]] + [[(t * 7) % 11 + 0.1 * t] for t in range(150)])
+    # window = highway = ar_order: the network's training windows are exactly the AR baseline's fitting rows, and the
+    # fit is the same in scaled units (the scaler is affine and the fit has an intercept)
+    dm = TimeSeriesDataModule(path=str(path), target="y", window=4, horizon=3, season=11, ar_order=4, batch_size=16)
+    task = Forecaster(cell="gru", hidden_size=4, highway=4, highway_init="least_squares", loss="mse")
+    seen = {}
+
+    class AtStart(L.Callback):
+        def on_train_start(self, trainer, pl_module):
+            val = dm.datasets["val"].tensors
+            with torch.no_grad():
+                seen["model"] = pl_module.unscale(pl_module(val["x"]))[..., 0]
+            seen["ar"] = val["baselines"][:, dm.baseline_names.index("ar"), :, 0]
+            trainer.should_stop = True  # only the starting point matters here
+
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[AtStart()])  # fmt: skip
+    trainer.fit(task, dm)
+    torch.testing.assert_close(seen["model"], seen["ar"], atol=1e-3, rtol=1e-4)
+
+
+def test_lightning_weight_averaging_averages_the_network_built_from_the_data(tmp_path):
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    dm = SineDataModule(length=200, val_size=20, test_size=40)
+    task = Forecaster(cell="gru", hidden_size=4)  # sizes come from the data: no network until setup
+    ema = EMAWeightAveraging(decay=0.5)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path, callbacks=[ema])  # fmt: skip
+    trainer.fit(task, dm)
+    averaged = ema._average_model.module.state_dict()
+    # the copy was taken after the network existed, and the checkpoint stores the averaged weights
+    assert "net.head.weight" in averaged
+    ckpt = torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)
+    assert torch.equal(ckpt["state_dict"]["net.head.weight"], averaged["net.head.weight"])
 
 
 def test_sine_keeps_its_metric_keys(tmp_path):

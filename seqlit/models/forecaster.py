@@ -41,6 +41,31 @@ class ForecastNet(nn.Module):
         self.head = nn.Linear(self.encoder.output_size, horizon * num_targets * num_outputs)
         self.highway = nn.Linear(highway, horizon * num_outputs) if highway > 0 else None  # shared by the targets
 
+    @torch.no_grad()
+    def fit_highway(self, x: Tensor, y: Tensor, levels: list[float | None]) -> Tensor:
+        """Set the highway to the least-squares linear AR fit of ``y`` (M, H, K) on windows ``x`` (M, T, C) and zero
+        the recurrent head, so training starts from the best linear forecaster and learns only what it misses.
+
+        ``levels`` names each output: a quantile level, whose bias is moved by the level's quantile of the fit's
+        residuals (a first interval), or None for a mean forecast. Returns the fit's residual RMSE per step (H,).
+        """
+        assert self.highway is not None, "fit_highway needs highway > 0"
+        p, horizon, q = self.highway.in_features, self.horizon, self.num_outputs
+        lags = x[:, -p:, : self.num_targets].transpose(1, 2).reshape(-1, p).double()  # (M*K, p)
+        targets = y.transpose(1, 2).reshape(-1, horizon).double()  # (M*K, H)
+        design = torch.cat([lags, torch.ones(len(lags), 1, dtype=lags.dtype)], dim=1)
+        coef = torch.linalg.lstsq(design, targets, driver="gelsd").solution  # (p + 1, H)
+        residuals = targets - design @ coef  # (M*K, H)
+        offsets = torch.stack(
+            [torch.zeros(horizon, dtype=lags.dtype) if lv is None else residuals.quantile(lv, dim=0) for lv in levels],
+            dim=1,
+        )  # (H, Q)
+        self.highway.weight.copy_(coef[:p].T.repeat_interleave(q, dim=0))  # rows ordered (h, q), as forward reads
+        self.highway.bias.copy_((coef[p][:, None] + offsets).reshape(-1))
+        self.head.weight.zero_()
+        self.head.bias.zero_()
+        return residuals.pow(2).mean(0).sqrt().float()
+
     def forward(self, x: Tensor) -> Tensor:
         """``x`` (B, T, C) → (B, H, K) when ``num_outputs`` is 1, else (B, H, K, Q) (for example quantiles)."""
         last = self.encoder(x).last  # (B, D*H_hidden)

@@ -57,6 +57,16 @@ class SeqlitTask(L.LightningModule):
     def apply_spec(self, spec: dict[str, Any]) -> None:
         """Take further facts from the data (scaling, label names, a noise floor); nothing by default."""
 
+    def configure_model(self) -> None:
+        """Build the network from the data before anything copies the model.
+
+        Lightning's weight-averaging callbacks (``EMAWeightAveraging``, ``StochasticWeightAveraging``) copy the module
+        in their own ``setup``, which runs before this module's; they call ``configure_model`` first, so the network
+        must exist once it returns. ``setup`` runs again later for the stage; every step of it is idempotent.
+        """
+        if not self._built and self._trainer is not None:
+            self.setup("configure")
+
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}

@@ -52,6 +52,8 @@ class Classifier(SeqlitTask):
         freeze_embedding: keep the (pretrained) embedding fixed during training.
         head_dropout: dropout on the pooled vector before the linear head.
         loss: ``ce`` (cross-entropy over all classes) or ``bce`` (BCE-with-logits on one logit; two classes only).
+        label_smoothing: train towards ``1 - label_smoothing`` on the true class and the rest spread evenly over all
+            classes (0: off), which keeps the model from growing over-confident on the examples it gets wrong.
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate.
         weight_decay: L2 penalty (decoupled for ``adamw``).
@@ -83,6 +85,7 @@ class Classifier(SeqlitTask):
         freeze_embedding: bool = False,
         head_dropout: float = 0.0,
         loss: Literal["ce", "bce"] = "ce",
+        label_smoothing: float = 0.0,
         optimizer: Optimizer = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -97,6 +100,7 @@ class Classifier(SeqlitTask):
         super().__init__()
         self.save_hyperparameters()
         require(loss in ("ce", "bce"), "model.loss", loss, "one of 'ce', 'bce'")
+        require(0.0 <= label_smoothing < 1.0, "model.label_smoothing", label_smoothing, "a number in [0, 1)")
         self.bayes_accuracy: float | None = None
         self._vectors_loaded = False
         self._predicted = 0  # rows predicted so far, the id of a sequence when the batch carries none
@@ -235,8 +239,11 @@ class Classifier(SeqlitTask):
 
     def loss_fn(self, logits: Tensor, y: Tensor) -> Tensor:
         if self.hparams.loss == "bce":
-            return F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype))
-        return F.cross_entropy(logits, y)
+            target = y.to(logits.dtype)
+            smoothing = self.hparams.get("label_smoothing", 0.0)
+            target = target * (1 - smoothing) + 0.5 * smoothing  # the two-class form of cross-entropy's smoothing
+            return F.binary_cross_entropy_with_logits(logits[:, 0], target)
+        return F.cross_entropy(logits, y, label_smoothing=self.hparams.get("label_smoothing", 0.0))
 
     def _check_labels(self, y: Tensor, stage: str) -> None:
         # a label out of range would otherwise surface as an index error deep inside the loss or the metrics

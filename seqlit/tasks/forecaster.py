@@ -25,7 +25,7 @@ from torchmetrics import (
 )
 
 from seqlit.callbacks import ForecastFigure, PredictionWriter
-from seqlit.errors import require
+from seqlit.errors import InputError, require
 from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
@@ -44,6 +44,9 @@ class Forecaster(SeqlitTask):
         bidirectional: read each window in both directions.
         nonlinearity: ``tanh`` or ``relu`` (``rnn`` and ``scratch`` cells).
         highway: add a linear map of each target's last ``highway`` values to the output (0: off; at most the window).
+        highway_init: ``random``, or ``least_squares``: when training starts, set the highway to the least-squares
+            linear AR fit on the training windows (each quantile output moved by that quantile of the fit's residuals)
+            and zero the recurrent head, so the network starts as the best linear forecaster and learns the rest.
         loss: ``mse``, ``mae``, ``quantile`` (pinball over ``quantiles``; the point forecast is the level nearest 0.5)
             or ``mse+quantile`` (a mean forecast trained by MSE beside the quantiles), on the scaled targets.
         quantiles: levels the ``quantile`` loss forecasts, increasing in (0, 1); the outermost two bound the interval.
@@ -74,6 +77,7 @@ class Forecaster(SeqlitTask):
         bidirectional: bool = False,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
         highway: int = 0,
+        highway_init: Literal["random", "least_squares"] = "random",
         loss: Literal["mse", "mae", "quantile", "mse+quantile"] = "mse",
         quantiles: list[float] | None = None,
         calibrate: bool = False,
@@ -89,6 +93,10 @@ class Forecaster(SeqlitTask):
     ) -> None:
         super().__init__()
         require(highway >= 0, "model.highway", highway, "0 (off) or a number of past steps")
+        inits = ("random", "least_squares")
+        require(highway_init in inits, "model.highway_init", highway_init, f"one of {', '.join(inits)}")
+        require(highway_init == "random" or highway > 0, "model.highway_init", highway_init,
+                "'random' unless model.highway > 0 (there is no highway to fit)")  # fmt: skip
         losses = ("mse", "mae", "quantile", "mse+quantile")
         require(loss in losses, "model.loss", loss, f"one of {', '.join(losses)}")
         quantiles = [0.1, 0.5, 0.9] if quantiles is None else list(quantiles)
@@ -172,6 +180,31 @@ class Forecaster(SeqlitTask):
         if spec.get("baseline_names"):
             self.set_baselines(spec["baseline_names"])
         self.target_names = spec.get("target_names") or [f"y{k}" for k in range(self.hparams.num_targets)]
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        # a resumed fit gets its weights back from the checkpoint after this, so fitting here is always safe
+        if stage == "fit" and self.hparams.get("highway_init") == "least_squares":
+            self._fit_highway()
+
+    def _fit_highway(self) -> None:
+        """Least-squares AR start for the highway from every training window (see ``highway_init``).
+
+        Under DDP each process fits on its own share of the windows; DDP then copies rank 0's weights to every
+        process when it wraps the model, after this hook, so all start alike.
+        """
+        datamodule = self.trainer.datamodule
+        if datamodule is None:
+            raise InputError("model.highway_init='least_squares' needs a data module to fit on (trainer.fit(model, "
+                             "datamodule=...)); use 'random' with bare dataloaders")  # fmt: skip
+        batches = list(datamodule.train_dataloader())
+        x = torch.cat([b["x"] for b in batches])
+        y = torch.cat([b["y"] for b in batches])
+        require(len(x) > self.hparams.highway + 1, "model.highway_init", "least_squares",
+                f"'random' here: {len(x)} training windows are too few to fit {self.hparams.highway} lags")  # fmt: skip
+        quantiles = [float(v) for v in self.levels]
+        levels = {"quantile": quantiles, "mse+quantile": [None, *quantiles]}.get(self.hparams.loss, [None])
+        self.net.fit_highway(x, y, levels)
 
     def forward(self, x: Tensor) -> Tensor:
         """Scaled window (B, W, C) → scaled forecast (B, H, K), or (B, H, K, Q) quantiles for the quantile loss."""
