@@ -238,12 +238,11 @@ class Classifier(SeqlitTask):
         return logits.softmax(dim=-1)
 
     def loss_fn(self, logits: Tensor, y: Tensor) -> Tensor:
+        smoothing = self.hparams.get("label_smoothing", 0.0)  # absent from checkpoints older than the option
         if self.hparams.loss == "bce":
-            target = y.to(logits.dtype)
-            smoothing = self.hparams.get("label_smoothing", 0.0)
-            target = target * (1 - smoothing) + 0.5 * smoothing  # the two-class form of cross-entropy's smoothing
+            target = y.to(logits.dtype) * (1 - smoothing) + 0.5 * smoothing  # the two-class form of CE's smoothing
             return F.binary_cross_entropy_with_logits(logits[:, 0], target)
-        return F.cross_entropy(logits, y, label_smoothing=self.hparams.get("label_smoothing", 0.0))
+        return F.cross_entropy(logits, y, label_smoothing=smoothing)
 
     def _check_labels(self, y: Tensor, stage: str) -> None:
         # a label out of range would otherwise surface as an index error deep inside the loss or the metrics
