@@ -30,6 +30,7 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlit import checkpoints, fault_tolerance
@@ -118,7 +119,7 @@ class SeqlitCLI(LightningCLI):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._resume_run: Path | None = None
-        self._runs_before: set[Path] = set()
+        self._own_run: Path | None = None  # the run folder this very command made, once its logger has chosen it
         kwargs.setdefault("parser_class", SeqlitParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})  # a resumed run rewrites its config.yaml
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model hyperparameters here
@@ -201,7 +202,6 @@ class SeqlitCLI(LightningCLI):
         sub = self.config.get("subcommand")
         cfg = self.config[sub] if sub else self.config  # run=False (library use) has no subcommand level
         experiment_dir = self._experiment_dir(cfg)
-        self._runs_before = set(checkpoints.versions(experiment_dir))
         if cfg.trainer.get("logger") in (None, True):
             version = int(self._resume_run.name.split("_")[-1]) if self._resume_run is not None else None
             cfg.trainer.logger = Namespace(
@@ -210,6 +210,13 @@ class SeqlitCLI(LightningCLI):
                     save_dir=str(experiment_dir.parent), name=cfg.experiment, version=version, default_hp_metric=False
                 ),
             )
+
+    def instantiate_classes(self) -> None:
+        super().instantiate_classes()
+        logger = self.trainer.logger
+        if isinstance(logger, TensorBoardLogger) and self._resume_run is None:
+            run = Path(logger.log_dir)  # fixes the version number; the folder itself appears at the first write
+            self._own_run = None if run.exists() else run
 
     # --- running ----------------------------------------------------------------------------------------------------
     def _run_subcommand(self, subcommand: str) -> None:
@@ -249,13 +256,14 @@ class SeqlitCLI(LightningCLI):
             tmp.replace(path)
 
     def remove_partial_runs(self) -> None:
-        """Delete run folders this process created that hold no checkpoint: a failed start leaves nothing behind."""
-        sub = self.config.get("subcommand") if hasattr(self, "config") else None
-        if not sub:
-            return
-        for run in set(checkpoints.versions(self._experiment_dir(self.config[sub]))) - self._runs_before:
-            if not any(run.rglob("*.ckpt")):
-                shutil.rmtree(run, ignore_errors=True)
+        """Delete the run folder this command created, if it holds no checkpoint: a failed start leaves nothing behind.
+
+        Only the folder that did not exist when this command's logger chose it is touched; every other run (earlier
+        results, another process's run) stays as it is.
+        """
+        run = getattr(self, "_own_run", None)
+        if run is not None and run.is_dir() and not any(run.rglob("*.ckpt")):
+            shutil.rmtree(run, ignore_errors=True)
 
 
 def _input_error(exc: BaseException | None) -> InputError | None:
