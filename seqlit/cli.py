@@ -17,6 +17,7 @@ What it adds to LightningCLI, and why:
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -57,7 +58,8 @@ def _reorder_with_overlay(argv: list[str], subcommand: str, overlay: str) -> lis
 
 
 def _scan_argv(argv: list[str]) -> dict[str, Any] | None:
-    """Read the subcommand, ``ckpt_path``, ``experiment`` and ``trainer.default_root_dir`` before the real parse.
+    """Read the subcommand, ``ckpt_path``, ``experiment``, ``trainer.default_root_dir`` and the model and data classes
+    that the config files and flags choose, before the real parse.
 
     A checkpoint's stored config must be known before parsing (it supplies required options such as the model), and
     ``last``/``best`` need the experiment's folder; later flags and config files override earlier ones, as in the parse.
@@ -66,6 +68,7 @@ def _scan_argv(argv: list[str]) -> dict[str, Any] | None:
     if sub is None:
         return None
     found: dict[str, Any] = {"subcommand": sub, "ckpt_path": None, "experiment": "seqlit", "default_root_dir": None}
+    found |= {"model": None, "data": None}  # the classes the config files and flags choose
     rest = argv[argv.index(sub) + 1 :]
     for j, arg in enumerate(rest):
         key, _, value = arg.partition("=")
@@ -77,13 +80,40 @@ def _scan_argv(argv: list[str]) -> dict[str, Any] | None:
                 found["experiment"] = data.get("experiment", found["experiment"])
                 trainer = data.get("trainer") or {}
                 found["default_root_dir"] = trainer.get("default_root_dir", found["default_root_dir"])
+                for part in ("model", "data"):
+                    found[part] = _class_path(data.get(part)) or found[part]
         elif key == "--ckpt_path":
             found["ckpt_path"] = value
         elif key == "--experiment":
             found["experiment"] = value
         elif key == "--trainer.default_root_dir":
             found["default_root_dir"] = value
+        elif key in ("--model", "--model.class_path", "--data", "--data.class_path"):
+            found[key[2:].split(".")[0]] = _class_path(value) or found[key[2:].split(".")[0]]
     return found
+
+
+def _class_path(value: Any) -> str | None:
+    """The class a config section names: ``Forecaster``, ``seqlit.tasks.Forecaster`` or ``{class_path: ...}``."""
+    if isinstance(value, dict):
+        value = value.get("class_path")
+    return value if isinstance(value, str) and value and not value.lstrip().startswith("{") else None
+
+
+def same_class(a: str, b: str) -> bool:
+    """Whether two class paths name one class (``seqlit.tasks.Forecaster``, ``seqlit.tasks.forecaster.Forecaster``)."""
+
+    def resolve(path: str) -> Any:
+        module, _, name = path.rpartition(".")
+        candidates = [module] if module else ["seqlit.tasks", "seqlit.data"]  # short names, as jsonargparse takes them
+        for mod in candidates:
+            try:
+                return getattr(importlib.import_module(mod), name)
+            except (ImportError, AttributeError):
+                continue
+        return path
+
+    return a == b or resolve(a) == resolve(b)
 
 
 def condense_parse_error(message: str) -> str:
@@ -169,6 +199,7 @@ class SeqlitCLI(LightningCLI):
         path, run = checkpoints.resolve(scan["ckpt_path"], experiment_dir)
         ckpt = checkpoints.load_checkpoint(path)  # a missing, truncated or foreign file fails here, clearly
         overlay = checkpoints.stored_config(ckpt)
+        self._check_same_task(path, overlay, scan)  # before anything is parsed, run or written
         if run is not None:
             overlay["experiment"] = run.parent.name
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="seqlit-ckpt-", delete=False) as f:
@@ -178,22 +209,27 @@ class SeqlitCLI(LightningCLI):
         finally:
             os.unlink(f.name)
         self.config[sub].ckpt_path = str(path)
-        self._check_same_task(sub, path, overlay)
         if sub == "fit" and os.environ.get("LOCAL_RANK", "0") == "0":
             print(f"Resuming from {path} (epoch {ckpt.get('epoch')}, step {ckpt.get('global_step')})", flush=True)
         # only fit continues the checkpoint's run; validate/test/predict get a run folder of their own
         self._resume_run = run if sub == "fit" else None
 
-    def _check_same_task(self, sub: str, path: Path, overlay: dict[str, Any]) -> None:
-        """A checkpoint of another task (a flag chose a different model class) is one clear line, not a torch crash."""
-        stored = (overlay.get("model") or {}).get("class_path")
-        chosen = self.config[sub].get("model")
-        chosen = chosen.get("class_path") if isinstance(chosen, Namespace) else None
-        if stored and chosen and stored != chosen:
-            raise InputError(
-                f"ckpt_path={str(path)!r} is a checkpoint of {stored}, but the model given is {chosen}: "
-                "use a checkpoint of the same task, or leave --model out to take the checkpoint's"
-            )
+    @staticmethod
+    def _check_same_task(path: Path, overlay: dict[str, Any], scan: dict[str, Any]) -> None:
+        """A checkpoint of another task than the config's (or ``--model``'s) is one clear line naming both classes.
+
+        Without this the checkpoint's stored classes would silently win over the config: a sine config given an IMDB
+        checkpoint would test, or resume and overwrite, the IMDB run.
+        """
+        for part in ("model", "data"):
+            stored = (overlay.get(part) or {}).get("class_path")
+            chosen = scan[part]
+            if stored and chosen and not same_class(stored, chosen):
+                what = "a checkpoint of" if part == "model" else "a checkpoint trained on"
+                raise InputError(
+                    f"ckpt_path={str(path)!r} is {what} {stored}, but the {part} given is {chosen} (by --config or "
+                    f"--{part}): give a checkpoint of the same task, or leave them out to take the checkpoint's"
+                )
 
     def _parse_ckpt_path(self) -> None:
         """Replaced by :meth:`parse_arguments`, which lets explicit flags override the checkpoint's values."""
