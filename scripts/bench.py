@@ -49,7 +49,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere without installing
 
-from seqlit.cli import SeqlitCLI  # noqa: E402
+from seqlit.run.cli import SeqlitCLI  # noqa: E402
 from seqlit.models.scratch import ScratchRNN  # noqa: E402
 
 
@@ -407,8 +407,8 @@ def scratch_section(sizes: dict[str, Any], repeats: int, compile_too: bool) -> s
 
 # --- 4. Data pipeline -------------------------------------------------------------------------------------------------
 def pipeline_section(imdb: dict[str, Any], root: str) -> str:
-    from seqlit.data.textfiles import read_table
-    from seqlit.data.tokenize import TextTokenizer
+    from seqlit.data.text.readers import read_table
+    from seqlit.data.text.tokenizer import TextTokenizer
 
     rows = []
     cache = tempfile.mkdtemp(prefix="seqlit-bench-cache-", dir=root)

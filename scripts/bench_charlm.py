@@ -60,7 +60,7 @@ class StepTimer(L.Callback):
 
 def run_cli(args: list[str]):
     """Run ``seqlit ARGS`` in this process and return the CLI object (trainer, model, data module)."""
-    from seqlit.cli import SeqlitCLI
+    from seqlit.run.cli import SeqlitCLI
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

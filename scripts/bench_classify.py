@@ -28,7 +28,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
 
-from seqlit.data.synthetic import SyntheticDataModule
+from seqlit.data.classification.synthetic import SyntheticDataModule
 from seqlit.tasks.classifier import Classifier
 
 

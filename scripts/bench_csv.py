@@ -26,7 +26,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from seqlit.data import TimeSeriesDataModule
-from seqlit.data import baselines as bl
+from seqlit.data.forecasting import baselines as bl
 from seqlit.tasks import Forecaster
 
 REPO = Path(__file__).resolve().parents[1]

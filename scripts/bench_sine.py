@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlit.cli import SeqlitCLI
+from seqlit.run.cli import SeqlitCLI
 from seqlit.data import SineDataModule
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -1,5 +1,5 @@
 """``python -m seqlit`` is the ``seqlit`` command."""
 
-from seqlit.cli import main
+from seqlit.run.cli import main
 
 main()

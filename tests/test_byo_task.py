@@ -15,7 +15,7 @@ RAMP = '''
 
 import numpy as np
 
-from seqlit.data.series import SeriesDataModule
+from seqlit.data.forecasting.base import SeriesDataModule
 
 
 class RampData(SeriesDataModule):

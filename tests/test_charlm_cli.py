@@ -12,7 +12,7 @@ import torch
 from conftest import CONFIGS, QUIET, run_seqlit
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from seqlit.cli import main
+from seqlit.run.cli import main
 from seqlit.tasks import LanguageModel
 
 # YAML and the command line both carry the vocabulary when predict reads it from the checkpoint: so it holds characters

@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqlit.data.corpus import (
+from seqlit.data.chars import (
     CorpusDataModule,
     ShiftedGrid,
-    build_vocab,
-    decode,
-    encode,
     split_bounds,
     stream_dataset,
     window_dataset,
 )
+from seqlit.vocab import build_vocab, decode, encode
 from seqlit.errors import InputError
 
 TEXT = "".join(chr(ord("a") + (i * 7) % 26) for i in range(1000))  # no character repeats within any 26 in a row

@@ -9,7 +9,7 @@ import lightning as L
 import pytest
 import torch
 
-from seqlit.data.corpus import CorpusDataModule
+from seqlit.data.chars import CorpusDataModule
 from seqlit.errors import InputError
 from seqlit.models.language_model import RecurrentLM
 from seqlit.tasks.language_model import LanguageModel

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqlit.data.synthetic import SyntheticDataModule, bayes_accuracy
+from seqlit.data.classification.synthetic import SyntheticDataModule, bayes_accuracy
 from seqlit.errors import InputError
 
 

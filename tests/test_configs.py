@@ -6,7 +6,7 @@ import lightning as L
 import pytest
 from conftest import CONFIGS
 
-from seqlit.cli import SeqlitCLI
+from seqlit.run.cli import SeqlitCLI
 
 EXPERIMENTS = sorted(p for p in CONFIGS.glob("*.yaml"))
 PRESETS = sorted(p for p in (CONFIGS / "trainer").glob("*.yaml"))

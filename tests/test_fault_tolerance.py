@@ -14,10 +14,10 @@ import pytest
 import torch
 from conftest import CONFIGS, QUIET
 
-from seqlit.checkpoints import load_checkpoint
+from seqlit.run.checkpoints import load_checkpoint
 from seqlit.data import SineDataModule
 from seqlit.errors import InputError
-from seqlit.fault_tolerance import LastCheckpoint, StopOnNonFinite, TrainingDiverged
+from seqlit.run.fault_tolerance import LastCheckpoint, StopOnNonFinite, TrainingDiverged
 from seqlit.tasks import Forecaster
 
 # A small sine run: 220 training points, windows of 8, batches of 16 -> 14 shuffled steps per epoch.

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqlit.data import SineDataModule
-from seqlit.data.windows import Scaler, sliding_windows, split_bounds
+from seqlit.data.forecasting.windows import Scaler, sliding_windows, split_bounds
 from seqlit.errors import InputError
 
 

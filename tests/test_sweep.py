@@ -11,7 +11,7 @@ import yaml
 from conftest import CONFIGS, QUIET
 
 from seqlit.errors import InputError
-from seqlit.sweep_space import as_flags, parse_dimension, parse_space
+from seqlit.run.sweep_space import as_flags, parse_dimension, parse_space
 
 optuna = pytest.importorskip("optuna")
 
@@ -117,7 +117,7 @@ class _AlwaysPrune(optuna.pruners.BasePruner):
 
 
 def test_pruned_trial_stops_after_its_first_validation(tmp_path, monkeypatch):
-    from seqlit.sweep_trial import TrialFailed, run_trial
+    from seqlit.run.sweep_trial import TrialFailed, run_trial
 
     monkeypatch.chdir(tmp_path)
     study = optuna.create_study(pruner=_AlwaysPrune())

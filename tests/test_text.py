@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from seqlit.data.samplers import BucketBatchSampler, TokenDataset
-from seqlit.data.text import TextDataModule
-from seqlit.data.textfiles import label_order, stratified_split
-from seqlit.data.tokenize import PAD_ID, UNK_ID, TextTokenizer, load_vectors, truncate
+from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset
+from seqlit.data.text.datamodule import TextDataModule
+from seqlit.data.text.readers import label_order, stratified_split
+from seqlit.data.text.tokenizer import PAD_ID, UNK_ID, TextTokenizer, load_vectors, truncate
 from seqlit.errors import InputError
 from seqlit.models.encoder import RecurrentEncoder
 

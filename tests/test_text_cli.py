@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import CONFIGS, QUIET
 
-from seqlit.data.tokenize import load_text_checkpoint, predict_sentiment
+from seqlit.inference import load_text_checkpoint, predict_sentiment
 
 POSITIVE, NEGATIVE = ["great", "wonderful", "loved"], ["awful", "boring", "hated"]
 FILLER = "the a movie film plot actor scene story it was and of to".split()

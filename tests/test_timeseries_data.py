@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqlit.data import baselines as bl
-from seqlit.data.timeseries import TimeAxis, TimeSeriesDataModule
+from seqlit.data.forecasting import baselines as bl
+from seqlit.data.forecasting.csv import TimeAxis, TimeSeriesDataModule
 from seqlit.errors import InputError
 
 

@@ -1,4 +1,7 @@
-"""LightningDataModules, one per data source. Batches are dicts of tensors, batch-first.
+"""LightningDataModules, a folder per data family; batches are dicts of tensors, batch-first.
+
+Imports are lazy: ``from seqlit.data import SineDataModule`` loads the forecasting family only, not the text one (and
+so not ``tokenizers``). The short class paths below are what configs and checkpoints name (``seqlit.data.X``).
 
 Example:
     >>> from seqlit.data import SineDataModule
@@ -9,18 +12,23 @@ Example:
     (torch.Size([32, 8, 1]), torch.Size([32, 1, 1]))
 """
 
-from seqlit.data.corpus import CorpusDataModule
-from seqlit.data.series import SeriesDataModule
-from seqlit.data.sine import SineDataModule
-from seqlit.data.synthetic import SyntheticDataModule
-from seqlit.data.text import TextDataModule
-from seqlit.data.timeseries import TimeSeriesDataModule
+from __future__ import annotations
 
-__all__ = [
-    "CorpusDataModule",
-    "SeriesDataModule",
-    "SineDataModule",
-    "SyntheticDataModule",
-    "TextDataModule",
-    "TimeSeriesDataModule",
-]
+import importlib
+from typing import Any
+
+_WHERE = {  # class name -> the module that defines it
+    "SeriesDataModule": "seqlit.data.forecasting.base",
+    "SineDataModule": "seqlit.data.forecasting.sine",
+    "TimeSeriesDataModule": "seqlit.data.forecasting.csv",
+    "SyntheticDataModule": "seqlit.data.classification.synthetic",
+    "TextDataModule": "seqlit.data.text.datamodule",
+    "CorpusDataModule": "seqlit.data.chars",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'seqlit.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

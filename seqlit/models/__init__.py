@@ -1,5 +1,7 @@
 """Plain ``nn.Module`` networks: no Lightning inside, usable on their own.
 
+Imports are lazy: asking for one network loads its module only.
+
 Example:
     >>> import torch
     >>> from seqlit.models import RecurrentEncoder
@@ -8,20 +10,25 @@ Example:
     torch.Size([2, 5, 8])
 """
 
-from seqlit.models.classifier import ClassifierNet
-from seqlit.models.encoder import CELLS, EncoderOutput, RecurrentEncoder
-from seqlit.models.forecaster import ForecastNet
-from seqlit.models.language_model import RecurrentLM
-from seqlit.models.pooling import Pooling
-from seqlit.models.scratch import ScratchRNN
+from __future__ import annotations
 
-__all__ = [
-    "CELLS",
-    "ClassifierNet",
-    "EncoderOutput",
-    "ForecastNet",
-    "Pooling",
-    "RecurrentEncoder",
-    "RecurrentLM",
-    "ScratchRNN",
-]
+import importlib
+from typing import Any
+
+_WHERE = {  # name -> the module that defines it
+    "CELLS": "seqlit.models.encoder",
+    "EncoderOutput": "seqlit.models.encoder",
+    "RecurrentEncoder": "seqlit.models.encoder",
+    "ClassifierNet": "seqlit.models.classifier",
+    "ForecastNet": "seqlit.models.forecaster",
+    "RecurrentLM": "seqlit.models.language_model",
+    "Pooling": "seqlit.models.pooling",
+    "ScratchRNN": "seqlit.models.scratch",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'seqlit.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

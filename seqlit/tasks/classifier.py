@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from seqlit.callbacks import PredictionWriter, publish_figure
+from seqlit.tasks.outputs import PredictionWriter, publish_figure
 from seqlit.errors import InputError, require
 from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import Cell

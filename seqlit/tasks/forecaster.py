@@ -24,7 +24,7 @@ from torchmetrics import (
     SymmetricMeanAbsolutePercentageError,
 )
 
-from seqlit.callbacks import ForecastFigure, PredictionWriter
+from seqlit.tasks.outputs import ForecastFigure, PredictionWriter
 from seqlit.errors import InputError, require
 from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss

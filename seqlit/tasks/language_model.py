@@ -25,8 +25,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from seqlit.callbacks import _gather, run_dir
-from seqlit.data.corpus import check_generation, decode, encode
+from seqlit.tasks.outputs import _gather, run_dir
+from seqlit.vocab import check_generation, decode, encode
 from seqlit.errors import require
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from seqlit.data.samplers import cut
+from seqlit.data.text.buckets import cut
 from seqlit.errors import require
 
 TokenizerKind = Literal["word", "bpe"]
@@ -194,50 +194,3 @@ def load_vectors(path: str, vocab: dict[str, int], seed: int = 0) -> tuple[np.nd
         table[i] = vec
     table[PAD_ID] = 0.0
     return table, len(found)
-
-
-def load_text_checkpoint(path: str) -> tuple[Any, TextTokenizer, dict[str, Any]]:
-    """A trained text classifier, its tokenizer and the data settings, from one checkpoint file and nothing else.
-
-    Returns ``(model, tokenizer, settings)``, the model in eval mode on the CPU; ``settings`` holds ``max_length``,
-    ``truncation`` and ``label_names``. Loads with ``torch.load(weights_only=True)``.
-    """
-    from seqlit.checkpoints import load_checkpoint
-    from seqlit.errors import InputError
-    from seqlit.tasks.classifier import Classifier
-
-    ckpt = load_checkpoint(path)
-    state = ckpt.get("TextDataModule")
-    if not state or "tokenizer" not in state:
-        raise InputError(f"ckpt_path={path!r} holds no tokenizer: it was not trained with seqlit.data.TextDataModule")
-    model = Classifier.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    model.eval()
-    return model, TextTokenizer.from_json(state["tokenizer"]), state
-
-
-def predict_sentiment(
-    model: Any,
-    sentence: str | Sequence[str],
-    tokenizer: TextTokenizer,
-    max_length: int | None = None,
-    truncation: Literal["head", "tail", "both"] = "head",
-) -> tuple[str, float] | list[tuple[str, float]]:
-    """The tutorial's ``predict_sentiment(model, sentence, vocab)``: the predicted label name and its probability.
-
-    ``sentence`` may be one text or a list of texts (then a list of results). A text with no tokens at all is
-    read as a single ``<unk>``, so every input gets an answer.
-    """
-    import torch
-
-    texts = [sentence] if isinstance(sentence, str) else list(sentence)
-    ids, offsets = tokenizer.encode(texts)
-    docs, _ = truncate(ids, offsets[:-1], offsets[1:], max_length, truncation)
-    docs = [d if len(d) else np.array([UNK_ID], dtype=np.int32) for d in docs]
-    lengths = torch.tensor([len(d) for d in docs])
-    x = torch.full((len(docs), int(lengths.max())), PAD_ID, dtype=torch.long)  # (B, T)
-    for row, d in enumerate(docs):
-        x[row, : len(d)] = torch.from_numpy(d.astype(np.int64))
-    with torch.no_grad():
-        rows = model.predict_step({"x": x.to(model.device), "lengths": lengths, "id": torch.arange(len(docs))}, 0)
-    out = [(label, float(p)) for label, p in zip(rows["label"], rows["probability"], strict=True)]
-    return out[0] if isinstance(sentence, str) else out

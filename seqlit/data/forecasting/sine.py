@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from seqlit.data.series import SeriesDataModule
+from seqlit.data.forecasting.base import SeriesDataModule
 from seqlit.errors import require
 
 
@@ -26,7 +26,7 @@ class SineDataModule(SeriesDataModule):
         noise: amplitude of the uniform noise added to every point.
         seed: seed of the noise, so every run sees the same series, and of the training-window shuffles.
         window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers:
-            see :class:`~seqlit.data.series.SeriesDataModule`.
+            see :class:`~seqlit.data.forecasting.base.SeriesDataModule`.
     """
 
     def __init__(

@@ -33,13 +33,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
-from seqlit.data.batches import ResumableLoader, TensorDictDataset, batch_identity, replicas, tensor_loader
+from seqlit.data.loading import ResumableLoader, TensorDictDataset, batch_identity, replicas, tensor_loader
 from seqlit.errors import InputError, require
+from seqlit.vocab import build_vocab, check_generation, encode
 
-UNKNOWN = ""  # vocabulary entry 0: never a real character, so it cannot collide with one
 
-
-# --- text and vocabulary ---------------------------------------------------------------------------------------------
+# --- text ---------------------------------------------------------------------------------------------
 def read_text(path: str | None) -> str:
     """Read a UTF-8 text file; a missing, empty or binary file is one clear :class:`InputError`."""
     require(path is not None and str(path) != "", "data.path", path, "the path of a UTF-8 text file")
@@ -58,29 +57,6 @@ def read_text(path: str | None) -> str:
             f"data.path={str(path)!r} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}): "
             "give UTF-8 text"
         ) from None
-
-
-def build_vocab(text: str) -> list[str]:
-    """The unknown symbol, then every distinct character of ``text`` in code-point order."""
-    return [UNKNOWN, *sorted(set(text))]
-
-
-def encode(text: str, vocab: list[str]) -> tuple[Tensor, list[str]]:
-    """Ids (N,) int64 of ``text`` under ``vocab``, and the distinct characters that were not in it (read as 0)."""
-    chars = np.array([ord(c) for c in vocab[1:]] or [0], dtype=np.uint32)  # [0] only keeps an empty vocab indexable
-    order = np.argsort(chars)  # build_vocab sorts already; a vocabulary from elsewhere need not be
-    chars, ids_of = chars[order], order + 1
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # one code point per character, vectorised
-    where = np.minimum(np.searchsorted(chars, codes), len(chars) - 1)
-    known = (chars[where] == codes) & (len(vocab) > 1)
-    ids = np.where(known, ids_of[where], 0).astype(np.int64)
-    unknown = sorted({chr(c) for c in np.unique(codes[~known])})
-    return torch.from_numpy(ids), unknown
-
-
-def decode(ids: list[int] | Tensor, vocab: list[str]) -> str:
-    """Text of ``ids``; the unknown symbol reads as nothing."""
-    return "".join(vocab[i] for i in (ids.tolist() if isinstance(ids, Tensor) else ids))
 
 
 def split_bounds(n: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
@@ -296,11 +272,3 @@ class CorpusDataModule(L.LightningDataModule):
         keys = ("prompt", "generate_length", "temperature", "top_k")
         jobs = [{**{k: hp[k] for k in keys}, "seed": hp.generate_seed + i} for i in range(hp.num_samples)]
         return DataLoader(jobs, batch_size=None, collate_fn=batch_identity)  # batch_size=None: each job as it is
-
-
-def check_generation(prompt: str, length: int, temperature: float, top_k: int | None, prefix: str = "") -> None:
-    """Validate generation options, naming them as the caller knows them (``data.prompt`` or ``prompt``)."""
-    require(isinstance(prompt, str) and len(prompt) > 0, f"{prefix}prompt", prompt, "a non-empty string")
-    require(length >= 0, f"{prefix}generate_length" if prefix else "length", length, "0 or more characters")
-    require(np.isfinite(temperature) and temperature >= 0, f"{prefix}temperature", temperature, "a number >= 0")
-    require(top_k is None or top_k >= 1, f"{prefix}top_k", top_k, "null (all characters) or at least 1")

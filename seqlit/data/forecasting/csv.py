@@ -3,7 +3,7 @@
 The file is read with the standard ``csv`` module into a numeric series whose first K columns are the targets, then
 the numeric covariates, then one-hot indicators of the categorical covariates (categories taken from the training
 span, so an unseen category is all zeros rather than leaked). Everything after that, the chronological split, the scaler
-fit on the training span, the windows and the loaders, is :class:`~seqlit.data.series.SeriesDataModule`'s one path,
+fit on the training span, the windows and the loaders, is :class:`~seqlit.data.forecasting.base.SeriesDataModule`'s one path,
 which this module only feeds. It adds what real files need: missing values (an error naming lines and columns, or
 forward-fill / linear interpolation), a time column (checked to increase, echoed in predictions, extended past the end
 of the file for the future forecast) and baseline forecasts on every window (persistence, seasonal naive, direct
@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from seqlit.data import baselines as bl
-from seqlit.data.series import SeriesDataModule
-from seqlit.data.windows import split_bounds
+from seqlit.data.forecasting import baselines as bl
+from seqlit.data.forecasting.base import SeriesDataModule
+from seqlit.data.forecasting.windows import split_bounds
 from seqlit.errors import InputError, require
 
 MISSING = {"", "na", "nan", "null", "none", "?", "n/a", "#n/a", "-"}
@@ -192,7 +192,7 @@ class TimeSeriesDataModule(SeriesDataModule):
         baselines: which reference forecasts to compute and log: any of persistence, seasonal_naive, ar.
         delimiter: field separator of the file.
         window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, context_across_spans,
-        seed: see :class:`~seqlit.data.series.SeriesDataModule`; spans are usually fractions here (0.1 = 10%).
+        seed: see :class:`~seqlit.data.forecasting.base.SeriesDataModule`; spans are usually fractions here (0.1 = 10%).
     """
 
     def __init__(

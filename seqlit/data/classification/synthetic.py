@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from seqlit.data.batches import (
+from seqlit.data.loading import (
     EpochBatchSampler,
     ResumableLoader,
     TensorDictDataset,

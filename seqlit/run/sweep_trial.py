@@ -1,6 +1,6 @@
 """One trial of ``seqlit sweep``: a real ``seqlit fit`` run with sampled flags, watched by a pruning callback.
 
-The trial goes through :func:`seqlit.cli.main`, exactly as a user's ``seqlit fit`` would, so it validates, logs and
+The trial goes through :func:`seqlit.run.cli.main`, exactly as a user's ``seqlit fit`` would, so it validates, logs and
 checkpoints like any run (into the sweep's folder). The only addition is :class:`SweepReport`, appended to the
 trainer's callbacks by a ``--trainer.callbacks+=`` flag: after every validation it hands the metric to Optuna
 (``trial.report``) and, when the pruner finds the curve hopeless, stops training cleanly (``trainer.should_stop``)
@@ -23,9 +23,9 @@ from typing import Any
 import lightning as L
 
 from seqlit.errors import InputError
-from seqlit.fault_tolerance import EXIT_SIGNALLED
+from seqlit.run.fault_tolerance import EXIT_SIGNALLED
 
-CALLBACK = "seqlit.sweep_trial.SweepReport"
+CALLBACK = "seqlit.run.sweep_trial.SweepReport"
 
 
 @dataclass
@@ -114,7 +114,7 @@ def run_trial(trial: Any, fit_args: list[str], metric: str, maximize: bool, root
     """
     import optuna
 
-    from seqlit.cli import main
+    from seqlit.run.cli import main
 
     global _WATCH
     name = f"trial_{trial.number}"

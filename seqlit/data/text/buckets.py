@@ -8,9 +8,9 @@ costs a few percent of the compute instead of half of it. Under DDP every rank d
 (the same number each in training, a few batches repeated when the count does not divide), and ``set_epoch``
 reshuffles every epoch.
 
-It subclasses :class:`~seqlit.data.batches.EpochBatchSampler` (a :class:`~torch.utils.data.DistributedSampler`) and
+It subclasses :class:`~seqlit.data.loading.EpochBatchSampler` (a :class:`~torch.utils.data.DistributedSampler`) and
 yields whole batches, so Lightning neither wraps it in a second distributed sampler nor forgets to call
-``set_epoch``; a :class:`~seqlit.data.batches.ResumableLoader` takes it as ``sampler`` with ``batch_size=None`` and
+``set_epoch``; a :class:`~seqlit.data.loading.ResumableLoader` takes it as ``sampler`` with ``batch_size=None`` and
 :class:`TokenDataset` answers a whole list of indices at once, padded to the batch's longest.
 """
 
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from seqlit.data.batches import EpochBatchSampler
+from seqlit.data.loading import EpochBatchSampler
 
 
 class TokenDataset(Dataset):

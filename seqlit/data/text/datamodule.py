@@ -3,13 +3,13 @@
 ``root`` is read in one of three layouts: split folders (``train/<label>/*.txt`` and optionally ``test/<label>/*.txt``,
 as the IMDB archive unpacks), label folders with no split (``<label>/*.txt``), or one CSV/TSV/JSONL file with a text
 and a label column. Validation (and test, where the data has none) is carved from the training documents by a seeded,
-stratified fraction. A :class:`~seqlit.data.tokenize.TextTokenizer` is trained on the training split only; every
+stratified fraction. A :class:`~seqlit.data.text.tokenizer.TextTokenizer` is trained on the training split only; every
 document is encoded once and the result cached on disk under ``cache_dir``, keyed by the input files (path, size,
 modification time) and the settings that shape the ids, so a second run starts in seconds. Documents that end up with
 no tokens are dropped, longer ones truncated to ``max_length``; both are counted in one summary line.
 
 Batches are dicts (``x`` (B, T) int64 ids, ``lengths`` (B,), ``y`` (B,), ``id`` (B,)) from a
-:class:`~seqlit.data.samplers.BucketBatchSampler`. The tokenizer and the label names are the module's
+:class:`~seqlit.data.text.buckets.BucketBatchSampler`. The tokenizer and the label names are the module's
 ``state_dict()``, which Lightning stores in every checkpoint; ``seqlit predict --ckpt_path X --data.predict_path F``
 therefore needs nothing else, and encodes ``F`` only in ``predict_dataloader``, after the checkpoint is restored.
 """
@@ -27,9 +27,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from seqlit.data.batches import ResumableLoader, batch_identity, replicas
-from seqlit.data.samplers import BucketBatchSampler, TokenDataset, unbucketed_padding
-from seqlit.data.textfiles import (
+from seqlit.data.loading import ResumableLoader, batch_identity, replicas
+from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset, unbucketed_padding
+from seqlit.data.text.readers import (
     TABLE_SUFFIXES,
     RawDocs,
     fingerprint,
@@ -40,7 +40,7 @@ from seqlit.data.textfiles import (
     read_table,
     stratified_split,
 )
-from seqlit.data.tokenize import PAD_ID, TextTokenizer, TokenizerKind, load_vectors, truncate
+from seqlit.data.text.tokenizer import PAD_ID, TextTokenizer, TokenizerKind, load_vectors, truncate
 from seqlit.errors import InputError, require
 
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning

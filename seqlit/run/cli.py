@@ -34,8 +34,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seqlit import checkpoints, fault_tolerance
-from seqlit.callbacks import run_dir
+from seqlit.run import checkpoints, fault_tolerance
+from seqlit.tasks.outputs import run_dir
 from seqlit.errors import InputError
 
 STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
@@ -317,7 +317,7 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the ``seqlit`` command."""
     argv = list(sys.argv[1:] if args is None else args)
     if argv[:1] == ["sweep"]:  # hyperparameter search: its own parser, it runs `fit` trials itself
-        from seqlit.sweep import main as sweep_main
+        from seqlit.run.sweep import main as sweep_main
 
         sweep_main(argv[1:])
         return

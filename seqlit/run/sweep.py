@@ -3,7 +3,7 @@
     seqlit sweep --config configs/sine_lstm.yaml --space "model.hidden_size: [32, 64, 128]" \\
                  --space "model.lr: loguniform(1e-4, 1e-2)" --trials 20 --jobs 2
 
-Each trial is a real ``seqlit fit`` run (see :mod:`seqlit.sweep_trial`) with the sampled values as flags; any other
+Each trial is a real ``seqlit fit`` run (see :mod:`seqlit.run.sweep_trial`) with the sampled values as flags; any other
 flag given to ``sweep`` (``--trainer.max_epochs 5``) is passed to every trial. Optuna's TPE sampler proposes values
 and a median pruner stops trials whose validation curve falls behind the median of earlier trials at the same epoch.
 
@@ -33,8 +33,8 @@ from typing import Any, NoReturn
 import yaml
 
 from seqlit.errors import InputError, require
-from seqlit.sweep_space import as_flags, parse_space
-from seqlit.sweep_trial import TrialFailed, check_metric_name, run_trial
+from seqlit.run.sweep_space import as_flags, parse_space
+from seqlit.run.sweep_trial import TrialFailed, check_metric_name, run_trial
 
 INSTALL_HINT = "seqlit sweep needs Optuna, which is not installed: pip install 'seqlit[sweep]'"
 PRUNE_STARTUP_TRIALS = 5  # the median of fewer curves says little about a new one
@@ -63,7 +63,7 @@ def _parser() -> _Parser:
 
 def resolve_config(fit_args: list[str]) -> str:
     """The fully resolved config of ``seqlit fit FIT_ARGS`` as YAML text (``--print_config``), or an InputError."""
-    from seqlit.cli import main
+    from seqlit.run.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -191,7 +191,7 @@ def _run_workers(plan: dict, folder: Path, stop_at: int, study: Any, n_start: in
     plan_path.write_text(json.dumps(plan, indent=1))
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // plan["jobs"])))  # no oversubscription
-    code = "import sys; from seqlit.sweep import worker_entry; worker_entry(*sys.argv[1:])"
+    code = "import sys; from seqlit.run.sweep import worker_entry; worker_entry(*sys.argv[1:])"
     procs = []
     for i in range(plan["jobs"]):
         with (folder / f"worker_{i}.log").open("a") as log:
@@ -320,7 +320,7 @@ def _report(study: Any, plan: dict, fit_args: list[str], experiment: str, folder
 
 
 def main(argv: list[str]) -> None:
-    """Entry point of ``seqlit sweep`` (dispatched from :func:`seqlit.cli.main`)."""
+    """Entry point of ``seqlit sweep`` (dispatched from :func:`seqlit.run.cli.main`)."""
     try:
         _sweep(argv)
     except InputError as err:

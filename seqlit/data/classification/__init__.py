@@ -1,0 +1,1 @@
+"""Sequence classification data: the synthetic tasks with a known best accuracy."""
