@@ -49,8 +49,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere without installing
 
-from seqlit.run.cli import SeqlitCLI  # noqa: E402
 from seqlit.models.scratch import ScratchRNN  # noqa: E402
+from seqlit.run.cli import SeqlitCLI  # noqa: E402
 
 
 def median(xs: list[float]) -> float:

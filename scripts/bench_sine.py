@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlit.run.cli import SeqlitCLI
 from seqlit.data import SineDataModule
+from seqlit.run.cli import SeqlitCLI
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -25,7 +25,8 @@ PROBE = """
 import importlib, json, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-files = sorted(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'seqlit' and getattr(m, '__file__', None))
+ours = [m for n, m in sys.modules.items() if n.split('.')[0] == 'seqlit']
+files = sorted(m.__file__ for m in ours if getattr(m, '__file__', None))
 print(json.dumps(files))
 """
 

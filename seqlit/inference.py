@@ -17,7 +17,7 @@ from seqlit.errors import InputError
 
 
 def load_task(path: str) -> Any:
-    """The LightningModule a checkpoint holds, rebuilt from its stored class and hyperparameters, in eval mode on CPU."""
+    """The LightningModule a checkpoint holds, rebuilt from its stored class and hyperparameters, in eval mode."""
     import importlib
 
     from seqlit.run.checkpoints import load_checkpoint

@@ -14,8 +14,8 @@ from seqlit.data.chars import (
     stream_dataset,
     window_dataset,
 )
-from seqlit.vocab import build_vocab, decode, encode
 from seqlit.errors import InputError
+from seqlit.vocab import build_vocab, decode, encode
 
 TEXT = "".join(chr(ord("a") + (i * 7) % 26) for i in range(1000))  # no character repeats within any 26 in a row
 

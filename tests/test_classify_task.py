@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from seqlit.data.loading import TensorDictDataset, tensor_loader
 from seqlit.data.classification.synthetic import SyntheticDataModule
+from seqlit.data.loading import TensorDictDataset, tensor_loader
 from seqlit.errors import InputError
 from seqlit.models import ClassifierNet, Pooling, RecurrentEncoder
 from seqlit.tasks import Classifier

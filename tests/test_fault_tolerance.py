@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import CONFIGS, QUIET
 
-from seqlit.run.checkpoints import load_checkpoint
 from seqlit.data import SineDataModule
 from seqlit.errors import InputError
+from seqlit.run.checkpoints import load_checkpoint
 from seqlit.run.fault_tolerance import LastCheckpoint, StopOnNonFinite, TrainingDiverged
 from seqlit.tasks import Forecaster
 

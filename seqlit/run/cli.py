@@ -34,9 +34,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
 from seqlit.tasks.outputs import run_dir
-from seqlit.errors import InputError
 
 STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
 

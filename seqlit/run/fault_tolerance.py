@@ -25,6 +25,8 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from seqlit.compat import request_graceful_stop
+
 CLOCK_EVERY = 20  # steps between checks of LastCheckpoint's timer
 EXIT_SIGNALLED = 143  # 128 + SIGTERM: the shell's convention for "ended by SIGTERM"
 
@@ -113,10 +115,9 @@ class LastCheckpoint(Checkpoint):
         # Lightning turns SIGTERM into SIGTERMException at the next batch boundary; SIGUSR1 it handles only under
         # SLURM with auto-requeue. Otherwise treat SIGUSR1 like SIGTERM, so a requeue signal also saves and stops.
         if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            connector = trainer._signal_connector
 
             def stop(signum: int, frame: Any) -> None:
-                connector.received_sigterm = True
+                request_graceful_stop(trainer)
 
             signal.signal(signal.SIGUSR1, stop)
 

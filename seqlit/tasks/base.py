@@ -13,12 +13,14 @@ Two conventions live here once:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
 
+from seqlit.compat import batches_that_stepped
 from seqlit.errors import InputError, require
 
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
@@ -70,6 +72,7 @@ class SeqlitTask(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
+        spec = dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec)  # a typed record or a dict
         for name in self.linked + self.optional_linked:
             given, from_data = self.hparams.get(name), spec.get(name)
             if given is None and from_data is None and name in self.optional_linked:
@@ -111,7 +114,7 @@ class SeqlitTask(L.LightningModule):
         self._train_loss = weighted if self._train_loss is None else self._train_loss + weighted
         self._train_count += batch_size
         # Lightning writes step metrics when (batches stepped + 1) is a multiple of log_every_n_steps
-        stepped = getattr(self.trainer.fit_loop.epoch_loop, "_batches_that_stepped", self.trainer.global_step)
+        stepped = batches_that_stepped(self.trainer)
         if (stepped + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
 

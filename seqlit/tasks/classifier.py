@@ -23,12 +23,12 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from seqlit.tasks.outputs import PredictionWriter, publish_figure
 from seqlit.errors import InputError, require
 from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import Cell
 from seqlit.models.pooling import PoolingMode
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+from seqlit.tasks.outputs import PredictionWriter, publish_figure
 
 DEFAULT_EMBEDDING_DIM = 64  # used when embedding_dim is left empty and the data brings no pretrained vectors
 

@@ -24,11 +24,11 @@ from torchmetrics import (
     SymmetricMeanAbsolutePercentageError,
 )
 
-from seqlit.tasks.outputs import ForecastFigure, PredictionWriter
 from seqlit.errors import InputError, require
 from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+from seqlit.tasks.outputs import ForecastFigure, PredictionWriter
 
 STAGES = ("train", "val", "test")
 

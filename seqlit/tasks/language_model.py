@@ -25,12 +25,12 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from seqlit.tasks.outputs import _gather, run_dir
-from seqlit.vocab import check_generation, decode, encode
 from seqlit.errors import require
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+from seqlit.tasks.outputs import _gather, run_dir
+from seqlit.vocab import check_generation, decode, encode
 
 
 class LanguageModel(SeqlitTask):

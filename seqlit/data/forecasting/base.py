@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seqlit.data.loading import TensorDictDataset, tensor_loader
 from seqlit.data.forecasting.windows import SPANS, Scaler, sliding_windows, split_bounds, transform_targets
+from seqlit.data.loading import TensorDictDataset, tensor_loader
 from seqlit.errors import InputError, require
 
 

@@ -3,7 +3,8 @@
 The file is read with the standard ``csv`` module into a numeric series whose first K columns are the targets, then
 the numeric covariates, then one-hot indicators of the categorical covariates (categories taken from the training
 span, so an unseen category is all zeros rather than leaked). Everything after that, the chronological split, the scaler
-fit on the training span, the windows and the loaders, is :class:`~seqlit.data.forecasting.base.SeriesDataModule`'s one path,
+fit on the training span, the windows and the loaders, is :class:`~seqlit.data.forecasting.base.SeriesDataModule`'s one
+path,
 which this module only feeds. It adds what real files need: missing values (an error naming lines and columns, or
 forward-fill / linear interpolation), a time column (checked to increase, echoed in predictions, extended past the end
 of the file for the future forecast) and baseline forecasts on every window (persistence, seasonal naive, direct
