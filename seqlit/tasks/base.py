@@ -34,6 +34,14 @@ _OPTIMIZERS = {
 }
 
 
+def data_spec(datamodule: Any) -> dict[str, Any]:
+    """The facts a data module's ``spec()`` gives (a typed record or a dict) as a dict; empty without a data module."""
+    spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
+    if dataclasses.is_dataclass(spec):  # shallow: arrays such as embedding vectors are not copied
+        return {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    return dict(spec)
+
+
 class SeqlitTask(L.LightningModule):
     """Base LightningModule: subclasses build their network in :meth:`build` and list data-decided args in ``linked``.
 
@@ -71,8 +79,7 @@ class SeqlitTask(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule if self._trainer is not None else None
-        spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
-        spec = dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec)  # a typed record or a dict
+        spec = data_spec(datamodule)
         for name in self.linked + self.optional_linked:
             given, from_data = self.hparams.get(name), spec.get(name)
             if given is None and from_data is None and name in self.optional_linked:

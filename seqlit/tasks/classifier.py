@@ -27,7 +27,7 @@ from seqlit.errors import InputError, require
 from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import Cell
 from seqlit.models.pooling import PoolingMode
-from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask, data_spec
 from seqlit.tasks.outputs import PredictionWriter, publish_figure
 
 DEFAULT_EMBEDDING_DIM = 64  # used when embedding_dim is left empty and the data brings no pretrained vectors
@@ -177,7 +177,7 @@ class Classifier(SeqlitTask):
 
     def setup(self, stage: str) -> None:
         datamodule = self.trainer.datamodule if self._trainer is not None else None
-        spec = datamodule.spec() if datamodule is not None and hasattr(datamodule, "spec") else {}
+        spec = data_spec(datamodule)
         vectors = spec.get("embedding_vectors")
         if vectors is not None and not self._built:
             # the pretrained vectors decide the embedding width unless it was set by hand
