@@ -29,7 +29,7 @@ import lightning as L
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+DATA = REPO / "data" / "shakespeare" / "input.txt"  # where `seqlit data get shakespeare` puts it
 
 # name -> (config, extra flags)
 RUNS: dict[str, tuple[str, list[str]]] = {
@@ -124,7 +124,7 @@ def bench(name: str, data: Path, minutes: float, quick: bool, root: Path) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="UTF-8 text (default: ../shared/data/tinyshakespeare)")
+    parser.add_argument("--data", type=Path, default=DATA, help="UTF-8 text (default: data/shakespeare/input.txt)")
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock training budget per run")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, from: {', '.join(RUNS)}")
     parser.add_argument("--quick", action="store_true", help="tiny models and a 20-second budget: checks the script")

@@ -1,6 +1,6 @@
 """Benchmark: do vanilla RNNs lose long-range memory where LSTMs and GRUs keep it, and do GRUs train faster?
 
-Shared/seeds/004 claims: vanilla RNNs handle long-term dependencies poorly, LSTMs excellently, GRUs well, and GRUs
+A common tutorial claim: vanilla RNNs handle long-term dependencies poorly, LSTMs excellently, GRUs well, and GRUs
 train faster than LSTMs. This script measures it on the learnable synthetic task (``SyntheticDataModule(mode=
 "patterns")``): each of 10 classes plants a 4-step pattern at the START of sequences of growing length, followed by
 pure noise, so the ``last``-pooled classifier must carry the pattern to the end. Every cell gets the same budget: the

@@ -7,7 +7,7 @@ the last ``--test-size`` of the series, and prints a Markdown table of RMSE one 
 test windows, plus the empirical coverage of the model's prediction interval. Single-threaded on purpose: the numbers
 are for a shared CPU.
 
-    python scripts/bench_csv.py --csv ../shared/data/monthly-sunspots.csv --target Sunspots --time-column Month \\
+    python scripts/bench_csv.py --csv data/sunspots/monthly-sunspots.csv --target Sunspots --time-column Month \\
         --season 132 --seeds 0 1 2
     python scripts/bench_csv.py --csv my.csv --target Temp --quick      # a smoke run in seconds
 """

@@ -8,9 +8,9 @@ Trains every given config (default: the two tutorial models and our best) on the
     python scripts/bench_imdb.py --quick                                      # a few hundred reviews, 1 epoch
     python scripts/bench_imdb.py --configs imdb_best --set trainer.max_epochs=3 data.max_length=300
 
-Without ``--root`` the labelled archive ``../shared/data/aclImdb_v1_labeled.tar.gz`` (next to the repository) is
-unpacked into ``.cache/aclImdb``. ``--quick`` copies 150 reviews per class and split into a scratch folder and trains
-one epoch: it checks the script end to end, not the models.
+Without ``--root`` it reads ``data/imdb/aclImdb``, where ``seqlit data get imdb`` puts the reviews. ``--quick``
+copies 150 reviews per class and split into a scratch folder and trains one epoch: it checks the script end to end,
+not the models.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import shutil
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 REPO = Path(__file__).resolve().parents[1]
-ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
+DEFAULT_ROOT = REPO / "data" / "imdb" / "aclImdb"  # where `seqlit data get imdb` puts the reviews
 ANCHORS = """Anchors: Keras 2×BiLSTM(64) 84.3%; tuned LSTM (Dai & Le, 2015) 86.5%; GRU + GloVe 88.7%;
 fastText with bigrams 90.6%; NBSVM 91.2%. Goal: ≥ 90% from scratch in ≤ 15 min of training on the 2-core CPU."""
 
@@ -68,14 +67,10 @@ def build(spec: dict[str, Any], **overrides: Any) -> Any:
 
 
 def imdb_root(args: argparse.Namespace) -> Path:
-    if args.root:
-        return Path(args.root)
-    target = REPO / ".cache" / "aclImdb"
-    if not (target / "train").is_dir():
-        print(f"unpacking {ARCHIVE} into {target.parent} ...")
-        with tarfile.open(ARCHIVE) as tar:
-            tar.extractall(target.parent, filter="data")
-    return target
+    root = Path(args.root) if args.root else DEFAULT_ROOT
+    if not (root / "train").is_dir():
+        raise SystemExit(f"bench_imdb: --root {root} holds no train/ folder: run `seqlit data get imdb` or give --root")
+    return root
 
 
 def quick_subset(root: Path, per_class: int) -> Path:
@@ -133,7 +128,7 @@ def run(config: Path, root: Path, args: argparse.Namespace, workdir: Path) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", help="the unpacked aclImdb folder (default: unpack the shared archive)")
+    parser.add_argument("--root", help="the unpacked aclImdb folder (default: data/imdb/aclImdb)")
     parser.add_argument("--configs", nargs="+", default=["imdb_rnn", "imdb_lstm", "imdb_best"])
     parser.add_argument("--quick", action="store_true", help="150 reviews per class and split, 1 epoch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -29,7 +29,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def tutorial_code(seed: int, epochs: int) -> dict[str, float]:
-    """shared/seeds/002 as written: windows of 3 fed as ONE step of 3 features, nn.RNN(128), Adam 1e-4, no shuffle."""
+    """The classic tutorial as written: windows of 3 as ONE step of 3 features, nn.RNN(128), Adam 1e-4, no shuffle."""
     dm = SineDataModule(seed=seed)
     dm.setup("fit")
     x = dm.series[:, 0].astype(np.float32)
@@ -101,7 +101,7 @@ def main() -> None:
     logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
     quick = ["--trainer.max_epochs", "2"] if args.quick else []
     rows = {
-        "tutorial code (plain PyTorch, shared/seeds/002)": lambda s, root: tutorial_code(s, 2 if args.quick else 100),
+        "tutorial code (plain PyTorch loop)": lambda s, root: tutorial_code(s, 2 if args.quick else 100),
         "seqlit `configs/sine_rnn.yaml` (tutorial's setup)": lambda s, root: seqlit_run(
             "sine_rnn.yaml", s, root, quick
         ),
