@@ -1,5 +1,5 @@
 """``python -m seqlit`` is the ``seqlit`` command."""
 
-from seqlit.run.cli import main
+from seqlit.run.entry import main
 
 main()

@@ -1,0 +1,91 @@
+"""The front door of the ``seqlit`` command: answers ``--help``, ``--version`` and a mistyped subcommand at once, and
+hands everything else to the part that does the work.
+
+Importing torch and Lightning takes seconds; a user who asks for help or mistypes a word should not wait for it. This
+module imports neither: it reads the first word, answers what it can by itself, and imports the LightningCLI command
+(``seqlit.run.cli``) or another tool (data downloads, sweeps, export, serving) only for a real subcommand.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import sys
+
+from seqlit import __version__
+
+TRAINER = ("fit", "validate", "test", "predict")  # LightningCLI's subcommands
+TOOLS = {  # the other subcommands: word -> (module with main(argv), one-line summary)
+    "data": ("seqlit.run.datasets", "download a benchmark data set (seqlit data list | get NAME)"),
+    "sweep": ("seqlit.run.sweep", "search hyperparameters of a config with Optuna"),
+    "export": ("seqlit.run.export", "write a checkpoint as a stand-alone ONNX model folder"),
+    "serve": ("seqlit.run.serve", "serve a checkpoint or an export over HTTP"),
+}
+SUMMARIES = {
+    "fit": "train a model (then test its best checkpoint)",
+    "validate": "run one validation epoch of a checkpoint",
+    "test": "test a checkpoint; metrics go to the run's test_metrics.json",
+    "predict": "predict with a checkpoint; predictions go to the run's predictions.csv",
+}
+EPILOG = """examples:
+  seqlit fit --config configs/sine.yaml
+  seqlit test --config configs/sine.yaml --ckpt_path best
+  seqlit predict --ckpt_path best --experiment sine
+  seqlit fit --help                  every option of fit (configs, trainer, model, data)
+
+--verbose (or SEQLIT_VERBOSE=1) shows the libraries' own logs and warnings, which are hidden by default."""
+
+
+def available_tools() -> dict[str, tuple[str, str]]:
+    """The tool subcommands whose module is installed in this version of the package."""
+    return {word: spec for word, spec in TOOLS.items() if importlib.util.find_spec(spec[0]) is not None}
+
+
+def usage() -> str:
+    words = [*TRAINER, *available_tools()]
+    lines = [f"usage: seqlit {{{','.join(words)}}} [options]", "", "subcommands:"]
+    lines += [f"  {word:<10}{SUMMARIES[word]}" for word in TRAINER]
+    lines += [f"  {word:<10}{summary}" for word, (_, summary) in available_tools().items()]
+    return "\n".join([*lines, "", EPILOG])
+
+
+def subcommand(argv: list[str]) -> str | None:
+    """The first word that is neither a flag nor the value of a global ``-c/--config`` flag."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("-c", "--config"):
+            skip = True  # LightningCLI takes a config file before the subcommand too
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``seqlit`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = subcommand(argv)
+    if first is None:
+        if "--version" in argv:
+            print(f"seqlit {__version__}")
+            return
+        if not argv or "-h" in argv or "--help" in argv:
+            print(usage())
+            return
+    tools = available_tools()
+    if first in tools:
+        rest = [a for a in argv if a != first]
+        importlib.import_module(tools[first][0]).main(rest)
+        return
+    if first not in TRAINER:
+        words = [*TRAINER, *tools]
+        close = difflib.get_close_matches(str(first), words, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        given = first if first is not None else " ".join(argv)
+        print(f"seqlit: error: subcommand={given!r} is not known{hint}: one of {', '.join(words)}", file=sys.stderr)
+        sys.exit(2)
+    from seqlit.run.cli import main as run  # the heavy import, only for a real training subcommand
+
+    run(argv)
