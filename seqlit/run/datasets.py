@@ -188,8 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     get_cmd.add_argument("name", help=f"one of: {', '.join(REGISTRY)}, all")
     get_cmd.add_argument("--force", action="store_true", help="download again even if a complete copy is present")
     for cmd in sub.choices.values():  # accept --root/--mirror after the subcommand too
-        cmd.add_argument("--root", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        cmd.add_argument("--mirror", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        cmd.add_argument("--root", default=argparse.SUPPRESS, help="folder the data sets go under (default: data)")
+        cmd.add_argument("--mirror", default=argparse.SUPPRESS, help=f"base URL replacing each origin (${MIRROR_ENV})")
     return parser
 
 
