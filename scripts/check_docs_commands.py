@@ -6,7 +6,9 @@ and runs each ```bash block line by line, in page order, from the clone's root, 
 the Quickstart's install puts that clone's ``seqlit`` on the PATH. Data sets are tiny stand-ins of the real layouts
 placed where ``seqlit data get`` puts them (``data/imdb/aclImdb``, ``data/shakespeare/input.txt``,
 ``data/sunspots/monthly-sunspots.csv``), so ``seqlit data get`` finds them present and every later command reads them.
-A server (``tensorboard``, ``seqlit serve``) counts as working when it is still up after a few seconds.
+A page's ``<!-- file: PATH -->`` Python blocks are written first (the modules its commands import, as in
+docs/library.md). A server (``tensorboard``, ``seqlit serve``) counts as working when it is still up after a few
+seconds.
 
     python scripts/check_docs_commands.py                  # all but the full benchmark runs (about 30 minutes)
     python scripts/check_docs_commands.py --pages README.md --skip pytest
@@ -43,6 +45,16 @@ def page_commands(text: str) -> list[str]:
             if line:
                 found.append(" ".join(line.split()))
     return found
+
+
+def write_page_files(text: str, root: Path) -> None:
+    """Write the page's ``<!-- file: PATH -->`` blocks (modules its commands import), as the docs tests do."""
+    for path, code in re.findall(r"<!--\s*file:\s*(\S+)\s*-->\s*\n```python\n(.*?)```", text, flags=re.S):
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(code)
+        if target.parent != root:
+            (target.parent / "__init__.py").touch()
 
 
 def strip_comment(line: str) -> str:
@@ -129,6 +141,7 @@ def main() -> None:
     print("| page | command | result | seconds | warning lines |\n|---|---|---|---:|---|")
     total = good = skipped = 0
     for page in pages:
+        write_page_files(page.read_text(), clone)
         for command in page_commands(page.read_text()):
             if args.skip and re.search(args.skip, command):
                 skipped += 1
