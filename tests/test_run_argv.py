@@ -105,3 +105,12 @@ def test_condense_parse_error_names_the_key_and_the_innermost_reason():
     )
     assert condense_parse_error("Validation failed: Key 'x' is required") == "Validation failed: Key 'x' is required"
     assert condense_parse_error("something\n   else  entirely") == "something else entirely"
+
+
+def test_the_module_docstring_examples_hold():
+    import doctest
+
+    import seqlit.run.argv
+
+    result = doctest.testmod(seqlit.run.argv, verbose=False)
+    assert result.attempted > 0 and result.failed == 0

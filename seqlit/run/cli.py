@@ -13,6 +13,11 @@ What it adds to LightningCLI, and why:
   folder, and every :class:`~seqlit.errors.InputError` becomes one line on stderr with exit status 2.
 * ``fit`` ends by testing the best checkpoint and printing where the run and its best checkpoint are
   (``--test_after_fit false`` to skip).
+* **Every run saves and logs the same way**: a best checkpoint by ``val/loss`` (``checkpoint``), ``last.ckpt``
+  (``last_checkpoint``) and the learning rate (``lr_monitor``); ``--print_config`` shows their settings.
+
+Nothing that changes how a model trains is added here: gradient clipping and the stop on a NaN loss are written in each
+config's ``trainer`` section, so the YAML file is the whole recipe.
 """
 
 from __future__ import annotations
@@ -74,7 +79,12 @@ class SeqlitCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--experiment", type=str, default="seqlit", help="Name of the run folder's parent.")
+        parser.add_argument(
+            "--experiment",
+            type=str,
+            default="seqlit",
+            help="Runs go to lightning_logs/EXPERIMENT/version_N; --ckpt_path last or best looks there.",
+        )
         parser.add_argument(
             "--test_after_fit",
             type=bool,
