@@ -214,6 +214,20 @@ def _sweep(argv: list[str]) -> None:
         raise
 
 
+def fail_interrupted(study: Any) -> list[int]:
+    """Mark the trials an interrupted sweep left running as failed, and return their numbers.
+
+    One sweep command runs per study at a time, so a running trial found at the start will never finish. A failed
+    trial without an ``error`` attribute reads as interrupted (:func:`seqlit.run.sweep_report.error_of`).
+    """
+    from optuna.trial import TrialState
+
+    numbers = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    for number in numbers:
+        study.tell(number, state=TrialState.FAIL)
+    return numbers
+
+
 def _run_study(opts: argparse.Namespace, fit_args: list[str], folder: Path, name: str, experiment: str) -> None:
     import optuna
 
@@ -227,10 +241,7 @@ def _run_study(opts: argparse.Namespace, fit_args: list[str], folder: Path, name
         )
     study.set_user_attr("fit_args", fit_args)
     study.set_user_attr("metric", opts.metric)
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        # left running by an interrupted sweep (one sweep command per study at a time): they will never finish.
-        # A failed trial without an "error" attribute reads as interrupted (see sweep_report.error_of).
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    fail_interrupted(study)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
     n_start = len(study.get_trials(deepcopy=False))
