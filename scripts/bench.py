@@ -521,9 +521,9 @@ def settings(args: argparse.Namespace, root: str) -> dict[str, Any]:
                 "val_batches": None,
             },  # fmt: skip
             {
-                "name": "synth_lstm.yaml (5 of its 30 epochs)",
-                "config": "synth_lstm.yaml",
-                "overrides": [],
+                "name": "synth_gru.yaml --model.cell lstm (5 of its 30 epochs)",
+                "config": "synth_gru.yaml",
+                "overrides": ["--model.cell", "lstm"],
                 "epochs": 5,
                 "train_batches": None,
                 "val_batches": None,

@@ -1,4 +1,4 @@
-"""Issue 7: two-process CPU DDP through the real command, for a small config of each task family.
+"""Two-process CPU DDP through the real command, for a small config of each task family.
 
 Each fit runs with ``--trainer.strategy ddp --trainer.devices 2`` (Lightning launches the second process itself) and
 ends by testing its best checkpoint; the metrics written to ``test_metrics.json`` must equal those of a one-process

@@ -1,4 +1,4 @@
-"""Issue 7: resume equivalence with shuffling on, kills (SIGKILL, SIGTERM, SIGUSR1), NaN stops, safe checkpoints."""
+"""Resume equivalence with shuffling on, kills (SIGKILL, SIGTERM, SIGUSR1), NaN stops, safe checkpoints."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 # A short series and two epochs: enough to exercise every part of a run in a few seconds.
 TINY = [
-    "--config", str(CONFIGS / "sine_gru.yaml"),
+    "--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--experiment", "sine_gru",
     "--data.length", "240", "--data.val_size", "40", "--data.test_size", "60", "--data.window", "8",
     "--model.hidden_size", "8", "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1",
     *QUIET,

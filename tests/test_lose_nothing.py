@@ -9,7 +9,7 @@ import pytest
 from conftest import CONFIGS, QUIET
 
 SINE = [
-    "--config", str(CONFIGS / "sine_gru.yaml"),
+    "--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--experiment", "sine_gru",
     "--data.length", "240", "--data.val_size", "40", "--data.test_size", "60", "--data.window", "8",
     "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET,
 ]  # fmt: skip

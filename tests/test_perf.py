@@ -1,4 +1,4 @@
-"""The performance benchmark (issue 8) runs end to end: ``scripts/bench.py --quick`` writes every section with sane
+"""The performance benchmark runs end to end: ``scripts/bench.py --quick`` writes every section with sane
 ratios. It asserts no speed: on a shared machine only the plumbing can be tested."""
 
 from __future__ import annotations

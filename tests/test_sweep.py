@@ -135,3 +135,24 @@ def test_pruned_trial_stops_after_its_first_validation(tmp_path, monkeypatch):
     with pytest.raises(TrialFailed, match="val/mse_vs_floor") as info:
         run_trial(trial, BASE, "val/nothing", False, tmp_path / "sweep")
     assert info.value.bad_input
+
+
+def test_trials_left_running_are_failed_as_interrupted_and_the_lock_is_released(tmp_path):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from seqlit.run.sweep import _locked, fail_interrupted
+    from seqlit.run.sweep_report import error_of
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.tell(study.ask(), 1.0)
+    study.ask()  # a trial whose sweep was killed: it stays RUNNING in the journal
+    again = optuna.load_study(study_name="s", storage=storage)  # what the next sweep command sees
+    assert fail_interrupted(again) == [1]
+    states = [t.state.name for t in again.get_trials()]
+    assert states == ["COMPLETE", "FAIL"]
+    assert [error_of(t) for t in again.get_trials()] == ["", "interrupted"]
+    for _ in range(2):  # taken and released: the second take does not wait for a stale lock
+        with _locked(tmp_path / "ask"):
+            assert (tmp_path / "ask.lock").exists()
+        assert not (tmp_path / "ask.lock").exists()

@@ -13,17 +13,21 @@ What it adds to LightningCLI, and why:
   folder, and every :class:`~seqlit.errors.InputError` becomes one line on stderr with exit status 2.
 * ``fit`` ends by testing the best checkpoint and printing where the run and its best checkpoint are
   (``--test_after_fit false`` to skip).
+* **Every run saves and logs the same way**: a best checkpoint by ``val/loss`` (``checkpoint``), ``last.ckpt``
+  (``last_checkpoint``) and the learning rate (``lr_monitor``); ``--print_config`` shows their settings.
+
+Nothing that changes how a model trains is added here: gradient clipping and the stop on a NaN loss are written in each
+config's ``trainer`` section, so the YAML file is the whole recipe.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,102 +40,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
+from seqlit.run.argv import condense_parse_error, reorder_with_overlay, same_class, scan_argv
 from seqlit.tasks.outputs import run_dir
-
-STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
-
-
-def _reorder_with_overlay(argv: list[str], subcommand: str, overlay: str) -> list[str]:
-    """Put config files first, then the checkpoint's config, then every other flag (which therefore wins)."""
-    i = argv.index(subcommand) + 1
-    configs, others, rest = [], [], argv[i:]
-    j = 0
-    while j < len(rest):
-        arg = rest[j]
-        if arg in ("--config", "-c") and j + 1 < len(rest):
-            configs += rest[j : j + 2]
-            j += 2
-            continue
-        (configs if arg.startswith("--config=") else others).append(arg)
-        j += 1
-    return argv[:i] + configs + ["--config", overlay] + others
-
-
-def _scan_argv(argv: list[str]) -> dict[str, Any] | None:
-    """Read the subcommand, ``ckpt_path``, ``experiment``, ``trainer.default_root_dir`` and the model and data classes
-    that the config files and flags choose, before the real parse.
-
-    A checkpoint's stored config must be known before parsing (it supplies required options such as the model), and
-    ``last``/``best`` need the experiment's folder; later flags and config files override earlier ones, as in the parse.
-    """
-    sub = next((a for a in argv if a in STAGES), None)
-    if sub is None:
-        return None
-    found: dict[str, Any] = {"subcommand": sub, "ckpt_path": None, "experiment": "seqlit", "default_root_dir": None}
-    found |= {"model": None, "data": None}  # the classes the config files and flags choose
-    rest = argv[argv.index(sub) + 1 :]
-    for j, arg in enumerate(rest):
-        key, _, value = arg.partition("=")
-        if not value and j + 1 < len(rest):
-            value = rest[j + 1]
-        if key in ("--config", "-c") and Path(value).is_file():
-            data = yaml.safe_load(Path(value).read_text()) or {}
-            if isinstance(data, dict):
-                found["experiment"] = data.get("experiment", found["experiment"])
-                trainer = data.get("trainer") or {}
-                found["default_root_dir"] = trainer.get("default_root_dir", found["default_root_dir"])
-                for part in ("model", "data"):
-                    found[part] = _class_path(data.get(part)) or found[part]
-        elif key == "--ckpt_path":
-            found["ckpt_path"] = value
-        elif key == "--experiment":
-            found["experiment"] = value
-        elif key == "--trainer.default_root_dir":
-            found["default_root_dir"] = value
-        elif key in ("--model", "--model.class_path", "--data", "--data.class_path"):
-            found[key[2:].split(".")[0]] = _class_path(value) or found[key[2:].split(".")[0]]
-    return found
-
-
-def _class_path(value: Any) -> str | None:
-    """The class a config section names: ``Forecaster``, ``seqlit.tasks.Forecaster`` or ``{class_path: ...}``."""
-    if isinstance(value, dict):
-        value = value.get("class_path")
-    return value if isinstance(value, str) and value and not value.lstrip().startswith("{") else None
-
-
-def same_class(a: str, b: str) -> bool:
-    """Whether two class paths name one class (``seqlit.tasks.Forecaster``, ``seqlit.tasks.forecaster.Forecaster``)."""
-
-    def resolve(path: str) -> Any:
-        module, _, name = path.rpartition(".")
-        candidates = [module] if module else ["seqlit.tasks", "seqlit.data"]  # short names, as jsonargparse takes them
-        for mod in candidates:
-            try:
-                return getattr(importlib.import_module(mod), name)
-            except (ImportError, AttributeError):
-                continue
-        return path
-
-    return a == b or resolve(a) == resolve(b)
-
-
-def condense_parse_error(message: str) -> str:
-    """One line out of jsonargparse's nested error text: the full key and the innermost reason.
-
-    jsonargparse reports a bad value inside a class as a tree (Union alternatives, class paths, keys); the user needs
-    the dotted key (``model.cell``) and the reason (``Expected a Literal['rnn', ...]. Got value: transformer``).
-    """
-    keys = re.findall(r'Parser key "([^"]+)"', message)
-    reasons = [
-        line.strip()
-        for line in message.splitlines()
-        if re.search(r"Expected|not accepted|Got value|does not exist|required|Unrecognized|invalid|must", line)
-        and "NoneType" not in line
-    ]
-    if not reasons:
-        return " ".join(message.split())
-    return f"{'.'.join(keys)}: {reasons[0]}" if keys else reasons[0]
 
 
 class SeqlitParser(LightningArgumentParser):
@@ -144,30 +54,44 @@ class SeqlitParser(LightningArgumentParser):
         self.exit(2)
 
 
+@dataclass
+class CommandRecord:
+    """What :func:`main` needs when the CLI's constructor raises: the run folder this command made, and its trainer.
+
+    LightningCLI runs the whole command inside ``__init__``, so on an error no CLI object is returned; this record,
+    handed in and filled while the classes are created, is how the error path still finds them.
+    """
+
+    own_run: Path | None = None  # a run folder that did not exist before this command's logger chose it
+    trainer: Any = None
+
+
 class SeqlitCLI(LightningCLI):
     """LightningCLI for seqlit; see the module docstring for what it adds."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, record: CommandRecord | None = None, **kwargs: Any) -> None:
+        self.record = record if record is not None else CommandRecord()
         self._resume_run: Path | None = None
-        self._own_run: Path | None = None  # the run folder this very command made, once its logger has chosen it
+        self._ckpt_path: str | None = None  # held back from the config until the classes are created (see below)
         kwargs.setdefault("parser_class", SeqlitParser)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})  # a resumed run rewrites its config.yaml
         kwargs.setdefault("auto_configure_optimizers", False)  # optimizers are model hyperparameters here
-        # always on, whatever callbacks a config adds: a stop before a NaN loss's update
-        kwargs.setdefault(
-            "trainer_defaults",
-            {
-                "gradient_clip_val": 1.0,
-                "callbacks": [fault_tolerance.StopOnNonFinite()],
-            },
-        )
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--experiment", type=str, default="seqlit", help="Name of the run folder's parent.")
         parser.add_argument(
-            "--test_after_fit", type=bool, default=True, help="After fit, test the best checkpoint (fit only)."
+            "--experiment",
+            type=str,
+            default="seqlit",
+            help="Runs go to lightning_logs/EXPERIMENT/version_N; --ckpt_path last or best looks there.",
         )
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After fit, test the best checkpoint and write test_metrics.json (fit only).",
+        )
+        # Callbacks every run gets; none of them changes what is trained, only what is saved and logged.
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -184,15 +108,13 @@ class SeqlitCLI(LightningCLI):
         parser.set_defaults({"lr_monitor.logging_interval": "epoch"})
 
     # --- checkpoints ------------------------------------------------------------------------------------------------
-    def _experiment_dir(self, cfg: Namespace) -> Path:
-        root = Path(cfg.trainer.get("default_root_dir") or ".") / "lightning_logs"
-        return root / cfg.experiment
-
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, with the checkpoint's stored config between the config files and the flags when ``--ckpt_path``."""
         argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, (dict, Namespace)) else None
-        scan = _scan_argv(argv) if argv is not None else None
+        scan = scan_argv(argv) if argv is not None else None
         if not scan or not scan["ckpt_path"]:
             super().parse_arguments(parser, args)
+            self._hold_ckpt_path()
             return
         sub = scan["subcommand"]
         experiment_dir = Path(scan["default_root_dir"] or ".") / "lightning_logs" / scan["experiment"]
@@ -205,14 +127,27 @@ class SeqlitCLI(LightningCLI):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="seqlit-ckpt-", delete=False) as f:
             yaml.safe_dump(overlay, f)
         try:
-            super().parse_arguments(parser, _reorder_with_overlay(argv, sub, f.name))
+            super().parse_arguments(parser, reorder_with_overlay(argv, sub, f.name))
         finally:
             os.unlink(f.name)
-        self.config[sub].ckpt_path = str(path)
+        self._hold_ckpt_path()
+        self._ckpt_path = str(path)  # "last" and "best" resolved
         if sub == "fit" and os.environ.get("LOCAL_RANK", "0") == "0":
             print(f"Resuming from {path} (epoch {ckpt.get('epoch')}, step {ckpt.get('global_step')})", flush=True)
         # only fit continues the checkpoint's run; validate/test/predict get a run folder of their own
         self._resume_run = run if sub == "fit" else None
+
+    def _hold_ckpt_path(self) -> None:
+        """Take ``ckpt_path`` out of the config until :meth:`before_instantiate_classes` puts it back.
+
+        Right after parsing, LightningCLI re-reads a checkpoint's hyperparameters into the model's config, over the
+        user's explicit flags. The overlay of :meth:`parse_arguments` already did that with the right precedence, and
+        LightningCLI only does it when the config holds a checkpoint path at that moment: so it holds none.
+        """
+        sub = self.config.get("subcommand")
+        if sub:
+            self._ckpt_path = self.config[sub].get("ckpt_path")
+            self.config[sub].ckpt_path = None
 
     @staticmethod
     def _check_same_task(path: Path, overlay: dict[str, Any], scan: dict[str, Any]) -> None:
@@ -231,38 +166,50 @@ class SeqlitCLI(LightningCLI):
                     f"--{part}): give a checkpoint of the same task, or leave them out to take the checkpoint's"
                 )
 
-    def _parse_ckpt_path(self) -> None:
-        """Replaced by :meth:`parse_arguments`, which lets explicit flags override the checkpoint's values."""
-
     def before_instantiate_classes(self) -> None:
         sub = self.config.get("subcommand")
         cfg = self.config[sub] if sub else self.config  # run=False (library use) has no subcommand level
-        experiment_dir = self._experiment_dir(cfg)
+        if sub:
+            cfg.ckpt_path = self._ckpt_path
         if cfg.trainer.get("logger") in (None, True):
+            # one stable folder per experiment: lightning_logs/<experiment>/version_<n>, the resumed run's on resume
+            save_dir = Path(cfg.trainer.get("default_root_dir") or ".") / "lightning_logs"
             version = int(self._resume_run.name.split("_")[-1]) if self._resume_run is not None else None
             cfg.trainer.logger = Namespace(
                 class_path="lightning.pytorch.loggers.TensorBoardLogger",
                 init_args=Namespace(
-                    save_dir=str(experiment_dir.parent), name=cfg.experiment, version=version, default_hp_metric=False
+                    save_dir=str(save_dir), name=cfg.experiment, version=version, default_hp_metric=False
                 ),
             )
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
+        self.record.trainer = self.trainer
         logger = self.trainer.logger
         if isinstance(logger, TensorBoardLogger) and self._resume_run is None:
             run = Path(logger.log_dir)  # fixes the version number; the folder itself appears at the first write
-            self._own_run = None if run.exists() else run
+            self.record.own_run = None if run.exists() else run
 
     # --- running ----------------------------------------------------------------------------------------------------
-    def _run_subcommand(self, subcommand: str) -> None:
-        # Load and validate the data before the Trainer creates a run folder: bad data leaves nothing behind.
-        # Child processes of a DDP launch skip prepare_data; rank 0 already ran it before launching them.
-        if self.datamodule is not None:
-            if os.environ.get("LOCAL_RANK", "0") == "0":
-                self.datamodule.prepare_data()
-            self.datamodule.setup(STAGES[subcommand])
-        super()._run_subcommand(subcommand)
+    def _set_up_data(self, stage: str) -> None:
+        """Load and validate the data before the Trainer creates a run folder: bad data leaves nothing behind."""
+        if self.datamodule is None:
+            return
+        if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP children skip it: rank 0 ran it before launching them
+            self.datamodule.prepare_data()
+        self.datamodule.setup(stage)
+
+    def before_fit(self) -> None:
+        self._set_up_data("fit")
+
+    def before_validate(self) -> None:
+        self._set_up_data("validate")
+
+    def before_test(self) -> None:
+        self._set_up_data("test")
+
+    def before_predict(self) -> None:
+        self._set_up_data("predict")
 
     def after_fit(self) -> None:
         trainer = self.trainer
@@ -291,15 +238,15 @@ class SeqlitCLI(LightningCLI):
             tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
             tmp.replace(path)
 
-    def remove_partial_runs(self) -> None:
-        """Delete the run folder this command created, if it holds no checkpoint: a failed start leaves nothing behind.
 
-        Only the folder that did not exist when this command's logger chose it is touched; every other run (earlier
-        results, another process's run) stays as it is.
-        """
-        run = getattr(self, "_own_run", None)
-        if run is not None and run.is_dir() and not any(run.rglob("*.ckpt")):
-            shutil.rmtree(run, ignore_errors=True)
+def remove_partial_run(run: Path | None) -> None:
+    """Delete the run folder this command created, if it holds no checkpoint: a failed start leaves nothing behind.
+
+    Only the folder that did not exist when this command's logger chose it is touched; every other run (earlier
+    results, another process's run) stays as it is.
+    """
+    if run is not None and run.is_dir() and not any(run.rglob("*.ckpt")):
+        shutil.rmtree(run, ignore_errors=True)
 
 
 def _input_error(exc: BaseException | None) -> InputError | None:
@@ -321,14 +268,13 @@ def main(args: list[str] | None = None) -> None:
 
         sweep_main(argv[1:])
         return
-    # created before __init__ runs, so a failure inside it can still clean up the run folder it made
-    cli = SeqlitCLI.__new__(SeqlitCLI)
+    record = CommandRecord()  # filled while the command runs; read below when it fails
     try:
-        cli.__init__(args=args)
+        SeqlitCLI(args=args, record=record)
     except SIGTERMException:
-        last = [c for c in _callbacks(cli) if isinstance(c, fault_tolerance.LastCheckpoint) and c.saved_on_signal]
-        saved = last[0].path if last else None
-        where = f"saved {saved}; continue with --ckpt_path last" if saved else "no checkpoint was written"
+        callbacks = record.trainer.callbacks if record.trainer is not None else []
+        last = [c for c in callbacks if isinstance(c, fault_tolerance.LastCheckpoint) and c.saved_on_signal]
+        where = f"saved {last[0].path}; continue with --ckpt_path last" if last else "no checkpoint was written"
         print(f"seqlit: stopped by a signal (SIGTERM/SIGUSR1): {where}", file=sys.stderr)
         sys.exit(fault_tolerance.EXIT_SIGNALLED)
     except fault_tolerance.TrainingDiverged as exc:
@@ -338,14 +284,9 @@ def main(args: list[str] | None = None) -> None:
         err = _input_error(exc)
         if err is None:
             raise
-        cli.remove_partial_runs()
+        remove_partial_run(record.own_run)
         print(f"seqlit: error: {err}", file=sys.stderr)
         sys.exit(2)
-
-
-def _callbacks(cli: SeqlitCLI) -> list[Any]:
-    trainer = getattr(cli, "trainer", None)
-    return list(trainer.callbacks) if trainer is not None else []
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """Stopping safely: a checkpoint when the scheduler says stop, and no training on after the loss turns NaN.
 
-Two callbacks that the ``seqlit`` command adds to every fit:
+Two callbacks:
 
-* :class:`LastCheckpoint` — keeps ``last.ckpt`` current (every epoch, every few minutes, every N steps), written
-  atomically. On SIGTERM (what cluster schedulers send before they kill a job) or SIGUSR1 (SLURM's usual requeue
-  signal), Lightning finishes the current batch and raises ``SIGTERMException``; this callback then writes
-  ``last.ckpt``, so ``--ckpt_path last`` continues from that exact step. The command exits with status 143
-  (128 + SIGTERM), so a job script can tell the run was interrupted.
-* :class:`StopOnNonFinite` — checks the loss before every backward pass. Lightning by default goes on training after
-  a NaN or inf loss, and the next optimizer step fills every weight with NaN; this stops before that step, naming
-  the step and the last good checkpoint. Under DDP the check is agreed on by all processes, so none is left waiting.
+* :class:`LastCheckpoint` — added by the ``seqlit`` command to every run (``--last_checkpoint.*``): keeps
+  ``last.ckpt`` current (every epoch, every few minutes, every N steps), written atomically. On SIGTERM (what cluster
+  schedulers send before they kill a job) or SIGUSR1 (SLURM's usual requeue signal), Lightning finishes the current
+  batch and raises ``SIGTERMException``; this callback then writes ``last.ckpt``, so ``--ckpt_path last`` continues
+  from that exact step. The command exits with status 143 (128 + SIGTERM), so a job script can tell the run was
+  interrupted.
+* :class:`StopOnNonFinite` — listed in every shipped config's ``trainer.callbacks`` (it changes training, so the config
+  says so): checks the loss before every backward pass. Lightning by default goes on training after a NaN or inf
+  loss, and the next optimizer step fills every weight with NaN; this stops before that step, naming the step and the
+  last good checkpoint. Under DDP the check is agreed on by all processes, so none is left waiting.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``seqlit sweep``: hyperparameter search over any seqlit config with Optuna, resumable and parallel on one machine.
 
-    seqlit sweep --config configs/sine_lstm.yaml --space "model.hidden_size: [32, 64, 128]" \\
+    seqlit sweep --config configs/sine.yaml --space "model.hidden_size: [32, 64, 128]" \\
                  --space "model.lr: loguniform(1e-4, 1e-2)" --trials 20 --jobs 2
 
 Each trial is a real ``seqlit fit`` run (see :mod:`seqlit.run.sweep_trial`) with the sampled values as flags; any other
@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 from seqlit.errors import InputError, require
+from seqlit.run.sweep_report import best_trial, progress, report, resolve_config, write_trials_csv
 from seqlit.run.sweep_space import as_flags, parse_space
 from seqlit.run.sweep_trial import TrialFailed, check_metric_name, run_trial
 
@@ -59,22 +59,6 @@ def _parser() -> _Parser:
     p.add_argument("--dir", help="sweep folder (default sweeps/<name>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler")
     return p
-
-
-def resolve_config(fit_args: list[str]) -> str:
-    """The fully resolved config of ``seqlit fit FIT_ARGS`` as YAML text (``--print_config``), or an InputError."""
-    from seqlit.run.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(["fit", *fit_args, "--print_config"])
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            line = (err.getvalue().strip().splitlines() or [f"exit status {exc.code}"])[-1]
-            line = line.removeprefix("seqlit: error: ").split("  (see: ")[0]
-            raise InputError(f"{line} (checking --config and --space)") from None
-    return out.getvalue()
 
 
 def _plan(opts: argparse.Namespace, fit_args: list[str], folder: Path, name: str) -> dict:
@@ -113,16 +97,20 @@ def _open_study(plan: dict, worker: int, n_start: int) -> Any:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive lock across processes: taking the next trial and checking the count must be one step."""
-    import fcntl
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes: taking the next trial and checking the count must be one step.
 
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    Optuna's own lock for journal files: a lock file created with O_CREAT | O_EXCL, portable to any OS and to NFS,
+    and broken after 30 s if its holder died (the section it guards takes milliseconds).
+    """
+    from optuna.storages.journal import JournalFileOpenLock
+
+    lock = JournalFileOpenLock(str(path))
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def work(plan: dict, worker: int, stop_at: int, announce: Any = None) -> None:
@@ -133,7 +121,7 @@ def work(plan: dict, worker: int, stop_at: int, announce: Any = None) -> None:
     folder = Path(plan["folder"])
     study = _open_study(plan, worker, stop_at)
     while True:
-        with _locked(folder / "ask.lock"):
+        with _locked(folder / "ask"):
             if len(study.get_trials(deepcopy=False)) >= stop_at:
                 return
             trial = study.ask()
@@ -162,27 +150,6 @@ def worker_entry(plan_path: str, worker: str, stop_at: str) -> None:
         sys.exit(2)
 
 
-def _progress(trial: Any, plan: dict, best: Any) -> str:
-    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
-    took = f"{trial.user_attrs.get('seconds', 0):.1f} s"
-    state = trial.state.name.lower()
-    if state == "complete":
-        result = f"{plan['metric']}={trial.value:.6g}"
-    elif state == "pruned":
-        result = f"pruned after epoch {trial.user_attrs.get('pruned_at_epoch', '?')}"
-    else:
-        result = f"failed: {trial.user_attrs.get('error', 'interrupted')} (log: {trial.user_attrs.get('log')})"
-    best_note = f"   best so far: #{best.number} {best.value:.6g}" if best is not None else ""
-    return f"trial {trial.number:>3} {result}   {params}   {took}{best_note}"
-
-
-def _best(study: Any) -> Any:
-    try:
-        return study.best_trial
-    except ValueError:  # no complete trial yet
-        return None
-
-
 def _run_workers(plan: dict, folder: Path, stop_at: int, study: Any, n_start: int) -> None:
     """Start ``jobs`` worker processes and print a line per finished trial until they are done."""
     from optuna.trial import TrialState
@@ -204,7 +171,7 @@ def _run_workers(plan: dict, folder: Path, stop_at: int, study: Any, n_start: in
             for t in study.get_trials(deepcopy=False):
                 if t.number >= n_start and t.number not in shown and t.state != TrialState.RUNNING:
                     shown.add(t.number)
-                    print(_progress(t, plan, _best(study)), flush=True)
+                    print(progress(t, plan, best_trial(study)), flush=True)
                     if t.user_attrs.get("bad_input"):
                         raise InputError(f"trial {t.number}: {t.user_attrs.get('error')}")
             crashed = [i for i, p in enumerate(procs) if p.returncode not in (None, 0, 2)]
@@ -218,17 +185,6 @@ def _run_workers(plan: dict, folder: Path, stop_at: int, study: Any, n_start: in
             if p.poll() is None:
                 p.terminate()
                 p.wait()
-
-
-def _write_trials_csv(study: Any, path: Path) -> None:
-    keys = sorted({k for t in study.trials for k in t.params})
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["number", "state", "value", *keys, "seconds", "run", "error"])
-        for t in study.trials:
-            a = t.user_attrs
-            w.writerow([t.number, t.state.name, t.value, *(t.params.get(k) for k in keys), a.get("seconds"),
-                        a.get("run"), a.get("error", "")])  # fmt: skip
 
 
 def _sweep(argv: list[str]) -> None:
@@ -258,6 +214,20 @@ def _sweep(argv: list[str]) -> None:
         raise
 
 
+def fail_interrupted(study: Any) -> list[int]:
+    """Mark the trials an interrupted sweep left running as failed, and return their numbers.
+
+    One sweep command runs per study at a time, so a running trial found at the start will never finish. A failed
+    trial without an ``error`` attribute reads as interrupted (:func:`seqlit.run.sweep_report.error_of`).
+    """
+    from optuna.trial import TrialState
+
+    numbers = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    for number in numbers:
+        study.tell(number, state=TrialState.FAIL)
+    return numbers
+
+
 def _run_study(opts: argparse.Namespace, fit_args: list[str], folder: Path, name: str, experiment: str) -> None:
     import optuna
 
@@ -271,10 +241,7 @@ def _run_study(opts: argparse.Namespace, fit_args: list[str], folder: Path, name
         )
     study.set_user_attr("fit_args", fit_args)
     study.set_user_attr("metric", opts.metric)
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        # left running by an interrupted sweep (one sweep command per study at a time): they will never finish
-        study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted")
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+    fail_interrupted(study)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=finished))
     n_start = len(study.get_trials(deepcopy=False))
@@ -283,40 +250,11 @@ def _run_study(opts: argparse.Namespace, fit_args: list[str], folder: Path, name
     if todo > 0:
         stop_at = n_start + todo
         if opts.jobs == 1:  # no second process needed: run the trials here
-            work(plan, 0, stop_at, announce=lambda t: print(_progress(t, plan, _best(study)), flush=True))
+            work(plan, 0, stop_at, announce=lambda t: print(progress(t, plan, best_trial(study)), flush=True))
         else:
             _run_workers(plan, folder, stop_at, study, n_start)
-    _write_trials_csv(study, folder / "trials.csv")
-    _report(study, plan, fit_args, experiment, folder)
-
-
-def _report(study: Any, plan: dict, fit_args: list[str], experiment: str, folder: Path) -> None:
-    """Print the tally and the best trial's config as YAML, and write it to ``best.yaml``."""
-    states = [t.state.name.lower() for t in study.trials]
-    tally = ", ".join(f"{states.count(s)} {s}" for s in ("complete", "pruned", "fail") if states.count(s))
-    best = _best(study)
-    if best is None:
-        failed = [t for t in study.trials if t.user_attrs.get("error")]
-        first = (
-            f"; first error: {failed[0].user_attrs['error']} (log: {failed[0].user_attrs.get('log')})" if failed else ""
-        )
-        raise RuntimeError(f"no trial of sweep {plan['name']!r} completed ({tally}){first}")
-    config = resolve_config(fit_args + as_flags(best.params) + ["--experiment", f"{experiment}_best"])
-    path = folder / "best.yaml"
-    header = (
-        f"# Best of sweep {plan['name']!r}: trial {best.number}, {plan['metric']}={best.value:.6g} "
-        f"({len(states)} trials: {tally}).\n# Its run: {best.user_attrs.get('run')}\n"
-        f"# Train it: seqlit fit --config {path}\n"
-    )
-    text = header + config
-    tmp = path.with_suffix(".yaml.tmp")  # write then rename: never a half-written file
-    tmp.write_text(text)
-    tmp.replace(path)
-    print(f"\nSweep {plan['name']!r}: {len(states)} trials ({tally}); best: trial {best.number}, "
-          f"{plan['metric']}={best.value:.6g}, {' '.join(as_flags(best.params))}\n")  # fmt: skip
-    print(text)
-    print(f"Best config written to {path}   (seqlit fit --config {path})")
-    print(f"All trials: {folder / 'trials.csv'}   TensorBoard: tensorboard --logdir {folder / 'lightning_logs'}")
+    write_trials_csv(study, folder / "trials.csv")
+    report(study, plan, fit_args, experiment, folder)
 
 
 def main(argv: list[str]) -> None:
