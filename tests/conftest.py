@@ -34,9 +34,10 @@ def run_seqlit(args: list[str], cwd: Path, check: bool = True, timeout: float = 
 def seqlit_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
     """``seqlit_main(args)`` runs the ``seqlit`` entry point in this process (fast: no new interpreter, no re-import),
     in ``tmp_path``, and returns ``(exit_code, stdout, stderr)``. For checks of argument handling and bad input."""
-    from seqlit.run.cli import main
+    from seqlit.run.entry import main
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["seqlit"])  # the command sets sys.argv[1:] to its arguments
     # Lightning's log handlers may hold a stream an earlier test's capture closed; don't report that as an error
     monkeypatch.setattr(logging, "raiseExceptions", False)
 

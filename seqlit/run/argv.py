@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from seqlit.errors import InputError
+
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 CONFIG_FLAGS = ("--config", "-c")
 CLASS_FLAGS = ("--model", "--model.class_path", "--data", "--data.class_path")
@@ -70,6 +72,35 @@ def scan_argv(argv: list[str]) -> dict[str, Any] | None:
             part = key[2:].split(".")[0]  # "model" or "data"
             found[part] = class_path(value) or found[part]
     return found
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Every ``--config`` file must exist and hold a non-empty YAML mapping; raise one clear InputError otherwise.
+
+    jsonargparse would answer an empty file with "Unexpected config:" and invalid YAML with a traceback from the
+    YAML parser; the user needs the file's name and the line that is wrong.
+    """
+    for j, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key not in CONFIG_FLAGS or (not eq and j + 1 >= len(argv)):
+            continue
+        value = value if eq else argv[j + 1]
+        path = Path(value)
+        if not path.is_file():
+            raise InputError(f"config={value!r} does not exist: give the path of a YAML config file")
+        try:
+            data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InputError(f"config={value!r} is not UTF-8 text: give a YAML config file") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise InputError(f"config={value!r} is not valid YAML{where}: {problem}") from None
+        if not isinstance(data, dict) or not data:
+            raise InputError(
+                f"config={value!r} is empty or not a mapping: give sections such as model:, data:, trainer:"
+            )
 
 
 def _read_config(path: Path, found: dict[str, Any]) -> None:

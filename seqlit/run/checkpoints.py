@@ -9,6 +9,7 @@ silent restart from scratch.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +55,27 @@ def resolve(ckpt_path: str, experiment_dir: Path) -> tuple[Path, Path | None]:
         run = runs[-1]
         path = run / "checkpoints" / "last.ckpt"
         if ckpt_path == "best":
-            callbacks = load_checkpoint(path).get("callbacks", {})
-            best = next((s.get("best_model_path") for k, s in callbacks.items() if "ModelCheckpoint" in k), None)
-            if not best or not Path(best).is_file():
-                raise InputError(f"ckpt_path='best': the run {run} recorded no best checkpoint that still exists")
-            path = Path(best)
+            path = best_of_run(run, last=path)
         return path, run
     path = Path(ckpt_path)  # read (and so checked) by the caller, once
     run = path.parent.parent if path.parent.name == "checkpoints" and _VERSION.search(path.parent.parent.name) else None
     return path, run
+
+
+def best_of_run(run: Path, *, last: Path) -> Path:
+    """The best checkpoint a run recorded, or its ``last.ckpt`` with a note when there is none (it never validated).
+
+    The recorded path is relative to the folder the run was started from; the same file name inside the run's own
+    ``checkpoints/`` is found from anywhere.
+    """
+    callbacks = load_checkpoint(last).get("callbacks", {})
+    best = next((s.get("best_model_path") for k, s in callbacks.items() if "ModelCheckpoint" in k), None)
+    for candidate in [Path(best), run / "checkpoints" / Path(best).name] if best else []:
+        if candidate.is_file():
+            return candidate
+    why = "it never validated" if not best else f"{Path(best).name} no longer exists"
+    print(f"Note: ckpt_path='best': {run} has no best checkpoint ({why}); using {last}", file=sys.stderr)
+    return last
 
 
 def stored_config(ckpt: dict[str, Any]) -> dict[str, Any]:

@@ -22,12 +22,9 @@ config's ``trainer`` section, so the YAML file is the whole recipe.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -35,12 +32,14 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
-from seqlit.run.argv import condense_parse_error, reorder_with_overlay, same_class, scan_argv
+from seqlit.run.argv import check_config_files, condense_parse_error, reorder_with_overlay, same_class, scan_argv
+from seqlit.run.failures import EXIT_BAD_INPUT, explain
+from seqlit.run.layout import CommandRecord, finite_or_none, is_rank_zero, open_run, remove_partial_run, write_json
+from seqlit.run.quiet import silence_libraries, take_verbose
 from seqlit.tasks.outputs import run_dir
 
 
@@ -52,18 +51,6 @@ class SeqlitParser(LightningArgumentParser):
             super().error(message, ex)
         sys.stderr.write(f"seqlit: error: {condense_parse_error(message)}  (see: seqlit <subcommand> --help)\n")
         self.exit(2)
-
-
-@dataclass
-class CommandRecord:
-    """What :func:`main` needs when the CLI's constructor raises: the run folder this command made, and its trainer.
-
-    LightningCLI runs the whole command inside ``__init__``, so on an error no CLI object is returned; this record,
-    handed in and filled while the classes are created, is how the error path still finds them.
-    """
-
-    own_run: Path | None = None  # a run folder that did not exist before this command's logger chose it
-    trainer: Any = None
 
 
 class SeqlitCLI(LightningCLI):
@@ -104,6 +91,7 @@ class SeqlitCLI(LightningCLI):
             }
         )
         parser.add_lightning_class_args(fault_tolerance.LastCheckpoint, "last_checkpoint")
+        parser.add_lightning_class_args(fault_tolerance.ValidateBeforeStop, "validate_before_stop")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "epoch"})
 
@@ -132,10 +120,9 @@ class SeqlitCLI(LightningCLI):
             os.unlink(f.name)
         self._hold_ckpt_path()
         self._ckpt_path = str(path)  # "last" and "best" resolved
-        if sub == "fit" and os.environ.get("LOCAL_RANK", "0") == "0":
-            print(f"Resuming from {path} (epoch {ckpt.get('epoch')}, step {ckpt.get('global_step')})", flush=True)
         # only fit continues the checkpoint's run; validate/test/predict get a run folder of their own
         self._resume_run = run if sub == "fit" else None
+        self._resume_note = f"Resuming from {path} (epoch {ckpt.get('epoch')}, step {ckpt.get('global_step')})"
 
     def _hold_ckpt_path(self) -> None:
         """Take ``ckpt_path`` out of the config until :meth:`before_instantiate_classes` puts it back.
@@ -171,24 +158,22 @@ class SeqlitCLI(LightningCLI):
         cfg = self.config[sub] if sub else self.config  # run=False (library use) has no subcommand level
         if sub:
             cfg.ckpt_path = self._ckpt_path
+        experiment_dir = Path(cfg.trainer.get("default_root_dir") or ".") / "lightning_logs" / cfg.experiment
+        version = open_run(experiment_dir=experiment_dir, resume_run=self._resume_run, record=self.record)
+        if self._resume_run is not None and is_rank_zero():
+            print(self._resume_note, flush=True)  # only once the run's lock is held: a refusal prints nothing before
         if cfg.trainer.get("logger") in (None, True):
-            # one stable folder per experiment: lightning_logs/<experiment>/version_<n>, the resumed run's on resume
-            save_dir = Path(cfg.trainer.get("default_root_dir") or ".") / "lightning_logs"
-            version = int(self._resume_run.name.split("_")[-1]) if self._resume_run is not None else None
+            # one stable folder per experiment: lightning_logs/<experiment>/version_<n>, claimed by open_run
             cfg.trainer.logger = Namespace(
                 class_path="lightning.pytorch.loggers.TensorBoardLogger",
                 init_args=Namespace(
-                    save_dir=str(save_dir), name=cfg.experiment, version=version, default_hp_metric=False
+                    save_dir=str(experiment_dir.parent), name=cfg.experiment, version=version, default_hp_metric=False
                 ),
             )
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         self.record.trainer = self.trainer
-        logger = self.trainer.logger
-        if isinstance(logger, TensorBoardLogger) and self._resume_run is None:
-            run = Path(logger.log_dir)  # fixes the version number; the folder itself appears at the first write
-            self.record.own_run = None if run.exists() else run
 
     # --- running ----------------------------------------------------------------------------------------------------
     def _set_up_data(self, stage: str) -> None:
@@ -200,6 +185,11 @@ class SeqlitCLI(LightningCLI):
         self.datamodule.setup(stage)
 
     def before_fit(self) -> None:
+        trainer = self.trainer
+        if trainer.max_epochs == 0 or trainer.max_steps == 0:  # a test of untrained weights is no result
+            key, value = ("max_epochs", 0) if trainer.max_epochs == 0 else ("max_steps", 0)
+            raise InputError(f"trainer.{key}={value} trains nothing: give at least 1 (to evaluate a trained model, "
+                             "use `seqlit test --ckpt_path ...`)")  # fmt: skip
         self._set_up_data("fit")
 
     def before_validate(self) -> None:
@@ -217,76 +207,60 @@ class SeqlitCLI(LightningCLI):
             return
         ckpt = trainer.checkpoint_callback
         best = getattr(ckpt, "best_model_path", "") or None
+        last = next((c.path for c in trainer.callbacks if isinstance(c, fault_tolerance.LastCheckpoint)), None)
         if self.config.fit.test_after_fit:
-            trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=True)
+            capped = isinstance(trainer.limit_train_batches, int) or trainer.limit_train_batches < 1.0  # int: a count
+            if capped and trainer.limit_test_batches == 1.0:
+                trainer.limit_test_batches = trainer.limit_train_batches  # a capped try is tested capped, too
+                print(f"Testing on limit_test_batches={trainer.limit_test_batches}, as training was capped "
+                      "(--trainer.limit_test_batches 1.0 tests everything)", flush=True)  # fmt: skip
+            trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or last, verbose=True)
             self.after_test()
         if trainer.is_global_zero:
             run = run_dir(trainer)
             print(f"TensorBoard run:  {run}   (tensorboard --logdir {run.parent.parent})")
             print(f"Best checkpoint:  {best}")
-            last = next((c.path for c in trainer.callbacks if isinstance(c, fault_tolerance.LastCheckpoint)), None)
             if last is not None:
                 print(f"Last checkpoint:  {last}   (resume: --ckpt_path last)")
 
     def after_test(self) -> None:
         """Write the test metrics to ``<run>/test_metrics.json``: one file that scripts and people can read back."""
         trainer = self.trainer
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        metrics = {k: finite_or_none(float(v)) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         if trainer.is_global_zero and metrics:
-            path = run_dir(trainer) / "test_metrics.json"
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
-            tmp.replace(path)
-
-
-def remove_partial_run(run: Path | None) -> None:
-    """Delete the run folder this command created, if it holds no checkpoint: a failed start leaves nothing behind.
-
-    Only the folder that did not exist when this command's logger chose it is touched; every other run (earlier
-    results, another process's run) stays as it is.
-    """
-    if run is not None and run.is_dir() and not any(run.rglob("*.ckpt")):
-        shutil.rmtree(run, ignore_errors=True)
-
-
-def _input_error(exc: BaseException | None) -> InputError | None:
-    """The InputError behind ``exc``, if any: jsonargparse wraps errors raised while instantiating classes."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, InputError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+            write_json(run_dir(trainer) / "test_metrics.json", metrics)  # a NaN metric is null: the file stays JSON
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``seqlit`` command."""
-    argv = list(sys.argv[1:] if args is None else args)
-    if argv[:1] == ["sweep"]:  # hyperparameter search: its own parser, it runs `fit` trials itself
-        from seqlit.run.sweep import main as sweep_main
-
-        sweep_main(argv[1:])
-        return
+    """Run one training subcommand (``fit``, ``validate``, ``test``, ``predict``); see :mod:`seqlit.run.entry`."""
+    argv, verbose = take_verbose(list(sys.argv[1:] if args is None else args))
+    if not verbose:
+        silence_libraries()
     record = CommandRecord()  # filled while the command runs; read below when it fails
     try:
-        SeqlitCLI(args=args, record=record)
+        check_config_files(argv)
+        sys.argv[1:] = argv  # LightningCLI reads sys.argv itself (given a list as well, it warns that both exist)
+        SeqlitCLI(args=None, record=record)
     except SIGTERMException:
         callbacks = record.trainer.callbacks if record.trainer is not None else []
-        last = [c for c in callbacks if isinstance(c, fault_tolerance.LastCheckpoint) and c.saved_on_signal]
-        where = f"saved {last[0].path}; continue with --ckpt_path last" if last else "no checkpoint was written"
-        print(f"seqlit: stopped by a signal (SIGTERM/SIGUSR1): {where}", file=sys.stderr)
-        sys.exit(fault_tolerance.EXIT_SIGNALLED)
+        last = next((c for c in callbacks if isinstance(c, fault_tolerance.LastCheckpoint)), None)
+        saved = last is not None and last.saved_on_signal
+        where = f"saved {last.path}; continue with --ckpt_path last" if saved else "no checkpoint was written"
+        signal_name = last.signal_name if last is not None else "SIGTERM"
+        print(f"seqlit: stopped by a signal ({signal_name}): {where}", file=sys.stderr)
+        sys.exit(fault_tolerance.EXIT_INTERRUPTED if signal_name == "SIGINT" else fault_tolerance.EXIT_SIGNALLED)
     except fault_tolerance.TrainingDiverged as exc:
         print(f"seqlit: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
-        err = _input_error(exc)
-        if err is None:
+        line = explain(exc)
+        if line is None:
             raise
-        remove_partial_run(record.own_run)
-        print(f"seqlit: error: {err}", file=sys.stderr)
-        sys.exit(2)
+        remove_partial_run(record)
+        print(f"seqlit: error: {line}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        record.release()
 
 
 if __name__ == "__main__":

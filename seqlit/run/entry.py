@@ -43,8 +43,12 @@ def available_tools() -> dict[str, tuple[str, str]]:
 
 
 def usage() -> str:
-    words = [*TRAINER, *available_tools()]
-    lines = [f"usage: seqlit {{{','.join(words)}}} [options]", "", "subcommands:"]
+    lines = [
+        f"usage: seqlit {{{','.join(TRAINER)}}} --config CONFIG [options]",
+        f"       seqlit {{{','.join(available_tools())}}} [options]",
+        "",
+        "subcommands:",
+    ]
     lines += [f"  {word:<10}{SUMMARIES[word]}" for word in TRAINER]
     lines += [f"  {word:<10}{summary}" for word, (_, summary) in available_tools().items()]
     return "\n".join([*lines, "", EPILOG])

@@ -16,7 +16,10 @@ Two callbacks:
 
 from __future__ import annotations
 
+import math
 import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,8 @@ from seqlit.compat import request_graceful_stop
 
 CLOCK_EVERY = 20  # steps between checks of LastCheckpoint's timer
 EXIT_SIGNALLED = 143  # 128 + SIGTERM: the shell's convention for "ended by SIGTERM"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped with Ctrl-C
+SMOOTHING = 0.1  # weight of the newest loss in the moving average that the divergence check compares
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,18 +53,76 @@ def _last_good_checkpoint(trainer: L.Trainer) -> str:
 
 
 class StopOnNonFinite(L.Callback):
-    """Stop training before an optimizer step on a NaN or inf loss (see the module docstring)."""
+    """Stop training before an optimizer step on a NaN or inf loss, or on a loss that has grown out of all proportion.
+
+    A run with far too high a learning rate rarely reaches NaN at once: its loss climbs by orders of magnitude while
+    every step still "succeeds", and the command would report the wreck as a result. This callback keeps a moving
+    average of the training loss and stops (naming the step, the growth and the last good checkpoint) once it exceeds
+    ``max_growth`` times its value over the first steps.
+
+    Args:
+        max_growth: stop when the smoothed loss exceeds this many times its starting value (0 = only NaN and inf).
+    """
+
+    def __init__(self, max_growth: float = 1000.0) -> None:
+        self.max_growth = max_growth
+        self._start: float | None = None  # the smoothed loss after the first few steps: the scale of "normal"
+        self._smooth: float | None = None
+        self._steps = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start, self._smooth, self._steps = None, None, 0  # a resumed run measures its own start
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
-        bad = not bool(torch.isfinite(loss.detach()).all())
+        value = float(loss.detach().float().mean())  # one host sync per step, as the NaN check always needed
+        growth = self._track(value)
+        bad = not math.isfinite(value) or (self.max_growth > 0 and growth > self.max_growth)
         if trainer.world_size > 1:  # every process must stop together, or the others hang in the gradient all-reduce
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
-        if bad:
-            raise TrainingDiverged(
-                f"the training loss is {loss.item()} at step {trainer.global_step} (epoch {trainer.current_epoch}); "
-                f"stopped before the optimizer step, so the weights are untouched; last good checkpoint: "
-                f"{_last_good_checkpoint(trainer)} (lower model.lr, or keep trainer.gradient_clip_val on)"
-            )
+        if not bad:
+            return
+        where = f"at step {trainer.global_step} (epoch {trainer.current_epoch})"
+        what = (
+            f"the training loss is {value} {where}"
+            if not math.isfinite(value)
+            else f"the training loss grew {growth:.3g} times, from {self._start:.4g} to {self._smooth:.4g} {where}"
+        )
+        raise TrainingDiverged(
+            f"{what}: training diverged; stopped before the optimizer step, so the weights are untouched; last good "
+            f"checkpoint: {_last_good_checkpoint(trainer)} (lower model.lr, or keep trainer.gradient_clip_val on)"
+        )
+
+    def _track(self, value: float) -> float:
+        """Update the moving average with ``value``; return how many times it exceeds the starting level."""
+        if not math.isfinite(value):
+            return math.inf
+        self._steps += 1
+        self._smooth = value if self._smooth is None else (1 - SMOOTHING) * self._smooth + SMOOTHING * value
+        if self._steps == 10:  # the start is measured once the average has seen a few steps
+            self._start = self._smooth
+        if self._start is None or self._start <= 0:
+            return 0.0
+        return self._smooth / self._start
+
+
+class ValidateBeforeStop(L.Callback):
+    """Validate once before a run that has not validated yet stops at ``max_steps``, so it always has a best checkpoint.
+
+    A config that validates every 250 steps, run for 100, would otherwise end with no best checkpoint and no
+    ``val/loss``, and ``--ckpt_path best`` would have nothing to find. Asking Lightning to stop after the last step
+    makes its loop validate first (as it does for early stopping); ``max_time`` stops validate that way already.
+    """
+
+    def __init__(self) -> None:
+        self._validated = False
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validated = self._validated or not trainer.sanity_checking
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        last_step = trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps
+        if last_step and not self._validated and trainer.enable_validation:
+            trainer.should_stop = True  # public flag: the loop validates, then stops
 
 
 class LastCheckpoint(Checkpoint):
@@ -82,6 +145,7 @@ class LastCheckpoint(Checkpoint):
         self.every_n_minutes, self.every_n_train_steps = every_n_minutes, every_n_train_steps
         self.path: Path | None = None  # where the last save went
         self.saved_on_signal = False
+        self.signal_name = "SIGTERM"  # the signal that stopped the run, for the command's last line
         self._last_save = time.monotonic()
 
     def _dirpath(self, trainer: L.Trainer) -> Path:
@@ -119,9 +183,21 @@ class LastCheckpoint(Checkpoint):
         if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
 
             def stop(signum: int, frame: Any) -> None:
+                self.signal_name = "SIGUSR1"
                 request_graceful_stop(trainer)
 
             signal.signal(signal.SIGUSR1, stop)
+        # Ctrl-C too: finish the batch, save last.ckpt, exit 130. Lightning's own answer to KeyboardInterrupt exits 1
+        # with no checkpoint. A second Ctrl-C raises KeyboardInterrupt at once (the default handler is back).
+        if threading.current_thread() is threading.main_thread():
+
+            def interrupt(signum: int, frame: Any) -> None:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                self.signal_name = "SIGINT"
+                print("\nStopping after this batch to save last.ckpt (Ctrl-C again to stop at once)", file=sys.stderr)
+                request_graceful_stop(trainer)
+
+            signal.signal(signal.SIGINT, interrupt)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         due = bool(self.every_n_train_steps) and trainer.global_step % self.every_n_train_steps == 0
@@ -135,6 +211,10 @@ class LastCheckpoint(Checkpoint):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self.save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # testing after fit: Ctrl-C stops at once
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):

@@ -1,0 +1,92 @@
+"""Where a command writes, and how it owns it: the run folder of each command, its lock, and what a failure removes.
+
+Runs live in ``<root>/lightning_logs/<experiment>/version_<n>/``. A new run (any ``fit``, ``validate``, ``test`` or
+``predict`` that does not continue a run) claims the next free version atomically; a resumed ``fit`` writes into the
+run it continues. Either way the command holds ``<run>/.lock`` while it runs (see :mod:`seqlit.run.lock`), so two
+commands never write into one folder. Only global rank 0 claims and locks: the other processes of a DDP run log nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seqlit.run.lock import RunLock, claim_new_version
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is global rank 0, read from the launchers' variables (torchrun, Lightning, SLURM)."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+@dataclass
+class CommandRecord:
+    """What :func:`seqlit.run.cli.main` needs when the CLI's constructor raises: the run folder this command made, its
+    lock and its trainer.
+
+    LightningCLI runs the whole command inside ``__init__``, so on an error no CLI object is returned; this record,
+    handed in and filled while the classes are created, is how the error path still finds them.
+    """
+
+    own_run: Path | None = None  # a run folder this command created (a resumed run's folder is never its own)
+    own_parents: tuple[Path, ...] = ()  # the experiment and log folders, if this command made them
+    lock: RunLock | None = None
+    trainer: Any = None
+
+    def release(self) -> None:
+        """Give up the run's lock (at the end of the command, whatever the outcome)."""
+        if self.lock is not None:
+            self.lock.release()
+
+
+def open_run(*, experiment_dir: Path, resume_run: Path | None, record: CommandRecord) -> int | None:
+    """Claim (or, to resume, lock) this command's run folder on rank 0 and return its version number.
+
+    Other ranks return the resumed run's version, or None: they never write into the run folder.
+    """
+    if not is_rank_zero():
+        return int(resume_run.name.split("_")[-1]) if resume_run is not None else None
+    if resume_run is None:
+        record.own_parents = tuple(p for p in (experiment_dir, experiment_dir.parent) if not p.exists())
+    run = resume_run if resume_run is not None else claim_new_version(experiment_dir)
+    if resume_run is None:
+        record.own_run = run  # made by this command: a failure before its first checkpoint removes it again
+    lock = RunLock(run)
+    lock.acquire()  # a run another live command writes into is refused here, with one line
+    record.lock = lock
+    return int(run.name.split("_")[-1])
+
+
+def remove_partial_run(record: CommandRecord) -> None:
+    """Delete the run folder this command created, if it holds no checkpoint: a failed start leaves nothing behind.
+
+    Only a folder this very command claimed is touched, and the experiment and log folders above it only if this
+    command made them and they are empty; every other run (earlier results, another process's run) stays as it is.
+    """
+    run = record.own_run
+    if run is None or not run.is_dir() or any(run.rglob("*.ckpt")):
+        return
+    record.release()  # the lock file lives in the folder
+    shutil.rmtree(run, ignore_errors=True)
+    for parent in record.own_parents:
+        try:
+            parent.rmdir()  # only if empty: another command may have started a run in it meanwhile
+        except OSError:
+            break
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN or infinity: a metric that is not a number is written as null."""
+    return value if math.isfinite(value) else None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as strict JSON (no bare NaN), atomically: a temporary file, then a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    tmp.replace(path)
