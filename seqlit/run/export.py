@@ -122,16 +122,24 @@ def _forecaster(task: Any, folder: Path, data: dict[str, Any], data_hparams: dic
         "categories": data.get("categories"),
     }
     if task.net.encoder.directions == 1:  # a backward direction cannot read a stream that has not ended
-        states = graphs.state_names(task) + (["lags"] if graphs.highway_lags(task) else [])
-        step = graphs.ForecastStepGraph(task, shift, scale)
-        zeros = [torch.zeros(graphs.state_shape(task)[0], 2, graphs.state_shape(task)[1]) for _ in
-                 graphs.state_names(task)] + ([torch.zeros(2, graphs.highway_lags(task), K)] if "lags" in states else [])  # fmt: skip
-        in_axes = {"x": {0: "batch", 1: "time"}, **{s: {0 if s == "lags" else 1: "batch"} for s in states}}
-        step_out = {**out_axes, **{f"{s}_out": {0 if s == "lags" else 1: "batch"} for s in states}}
-        _onnx(step, (torch.ones(2, 3, C), *zeros), folder / "model_step.onnx", in_axes, step_out)
-        meta["step"] = {"file": "model_step.onnx", "inputs": ["x", *states], "outputs": list(step_out),
-                        "lags": graphs.highway_lags(task)}  # fmt: skip
+        meta["step"] = _forecast_step(task, folder, shift, scale, out_axes)
     return meta
+
+
+def _forecast_step(task: Any, folder: Path, shift: list[float], scale: list[float], out_axes: dict) -> dict:
+    """``model_step.onnx``: rows and the carried state (``h`` [, ``c``] [, ``lags``]) → forecast and next state."""
+    layers, hidden = graphs.state_shape(task)
+    lags, K = graphs.highway_lags(task), task.hparams.num_targets
+    states = graphs.state_names(task)
+    zeros = [torch.zeros(layers, 2, hidden) for _ in states]
+    if lags:
+        states, zeros = [*states, "lags"], [*zeros, torch.zeros(2, lags, K)]
+    batch_axis = {s: {0 if s == "lags" else 1: "batch"} for s in states}  # lags are (B, P, K), h and c (L, B, H)
+    step_out = {**out_axes, **{f"{s}_out": axes for s, axes in batch_axis.items()}}
+    x = torch.ones(2, 3, task.hparams.input_size)
+    _onnx(graphs.ForecastStepGraph(task, shift, scale), (x, *zeros), folder / "model_step.onnx",
+          {"x": {0: "batch", 1: "time"}, **batch_axis}, step_out)  # fmt: skip
+    return {"file": "model_step.onnx", "inputs": ["x", *states], "outputs": list(step_out), "lags": lags}
 
 
 def _language_model(task: Any, folder: Path) -> dict[str, Any]:
@@ -151,11 +159,10 @@ def check_out_dir(out_dir: Path, overwrite: bool) -> None:
         raise InputError(f"out={str(out_dir)!r} already exists: choose a new folder or pass --overwrite")
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"out={str(out_dir)!r} is a file: give a folder path")
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True) if not parent.exists() else None
     probe = None
     try:
-        probe = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent)
     except OSError as err:
         raise InputError(f"out={str(out_dir)!r} cannot be written ({err.strerror}): choose a writable folder") from None
     finally:
