@@ -117,7 +117,7 @@ def _forecaster(task: Any, folder: Path, data: dict[str, Any], data_hparams: dic
         "input_size": C,
         "target_names": names[:K],
         "column_names": names if len(names) == C else names[:K] + [f"x{j}" for j in range(K, C)],
-        "quantiles": [float(v) for v in task.levels] if task.probabilistic else [],
+        "quantiles": [float(v) for v in (hp.quantiles or [0.1, 0.5, 0.9])] if task.probabilistic else [],
         "target_transform": hp.get("target_transform") or "none",
         "categories": data.get("categories"),
     }
@@ -214,9 +214,12 @@ def export(ckpt_path: str | Path, out_dir: str | Path, overwrite: bool = False) 
 
     check_out_dir(Path(out_dir), overwrite)
     ckpt = load_checkpoint(ckpt_path)
-    # the data module's state sits under its class name; ours hold a tokenizer or scaler statistics
-    data_state = next((v for v in ckpt.values() if isinstance(v, dict) and ({"tokenizer", "scaler"} & set(v))), {})
     data_hparams = dict(ckpt.get("datamodule_hyper_parameters") or {})
+    # Lightning stores the data module's state under its class name (the tokenizer, the scaler statistics)
+    data_name = str(data_hparams.get("_class_path", "")).rpartition(".")[2]
+    data_state = ckpt.get(data_name) if data_name else None
+    if not isinstance(data_state, dict):
+        data_state = {}
     return export_task(load_task(str(ckpt_path)), out_dir, data_state=data_state, data_hparams=data_hparams,
                        overwrite=overwrite)  # fmt: skip
 
