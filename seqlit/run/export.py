@@ -96,12 +96,16 @@ def _classifier(task: Any, folder: Path, data: dict[str, Any]) -> dict[str, Any]
     return meta
 
 
+def scaler_stats(task: Any, data: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The input scaler's shift and scale per column (identity when the data used none)."""
+    scaler, C = data.get("scaler") or {}, task.hparams.input_size
+    return list(scaler.get("shift") or [0.0] * C), list(scaler.get("scale") or [1.0] * C)
+
+
 def _forecaster(task: Any, folder: Path, data: dict[str, Any], data_hparams: dict[str, Any]) -> dict[str, Any]:
     hp = task.hparams
     C, K = hp.input_size, hp.num_targets
-    scaler = data.get("scaler") or {}
-    shift = scaler.get("shift") or [0.0] * C
-    scale = scaler.get("scale") or [1.0] * C
+    shift, scale = scaler_stats(task, data)
     window = int(data_hparams.get("window") or max(graphs.highway_lags(task), 8))
     outputs = ["point", "quantiles"] if task.probabilistic else ["point"]
     out_axes = {name: {0: "batch"} for name in outputs}
@@ -207,21 +211,24 @@ def export_task(
     return out_dir
 
 
-def export(ckpt_path: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Export the checkpoint at ``ckpt_path`` to the folder ``out_dir``; returns the folder."""
+def load_for_export(ckpt_path: str | Path) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The task a checkpoint holds (eval, CPU), its data module's state and its data hyperparameters."""
     from seqlit.inference import load_task
     from seqlit.run.checkpoints import load_checkpoint
 
-    check_out_dir(Path(out_dir), overwrite)
     ckpt = load_checkpoint(ckpt_path)
     data_hparams = dict(ckpt.get("datamodule_hyper_parameters") or {})
     # Lightning stores the data module's state under its class name (the tokenizer, the scaler statistics)
     data_name = str(data_hparams.get("_class_path", "")).rpartition(".")[2]
     data_state = ckpt.get(data_name) if data_name else None
-    if not isinstance(data_state, dict):
-        data_state = {}
-    return export_task(load_task(str(ckpt_path)), out_dir, data_state=data_state, data_hparams=data_hparams,
-                       overwrite=overwrite)  # fmt: skip
+    return load_task(str(ckpt_path)), data_state if isinstance(data_state, dict) else {}, data_hparams
+
+
+def export(ckpt_path: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Export the checkpoint at ``ckpt_path`` to the folder ``out_dir``; returns the folder."""
+    check_out_dir(Path(out_dir), overwrite)
+    task, data_state, data_hparams = load_for_export(ckpt_path)
+    return export_task(task, out_dir, data_state=data_state, data_hparams=data_hparams, overwrite=overwrite)
 
 
 def main(argv: list[str] | None = None) -> None:
