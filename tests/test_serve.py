@@ -145,3 +145,20 @@ def test_forecaster_server_on_pytorch_with_bad_series(tmp_path):
     finally:
         code = server.stop()
     assert code in (0, -signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_exported_text_classifier_equals_the_checkpoint_without_torch(text_run, tmp_path):
+    from seqlit import runtime
+    from seqlit.inference import load_text_checkpoint, predict_sentiment
+    from seqlit.run.export import export
+
+    ckpt = next((text_run / "lightning_logs" / "imdb_best").glob("version_0/checkpoints/epoch=*.ckpt"))
+    model = runtime.load(export(ckpt, tmp_path / "text"))
+    assert model.meta["label_names"] == ["neg", "pos"] and model.meta["max_length"] == 40
+    task, tokenizer, settings = load_text_checkpoint(str(ckpt))
+    texts = ["a wonderful great film", "the plot was awful and boring " * 20, "", "zzz unseen words"]
+    expected = predict_sentiment(task, texts, tokenizer, settings["max_length"], settings["truncation"])
+    got = model.predict(texts)
+    assert [r["label"] for r in got] == [label for label, _ in expected]
+    assert max(abs(r["probability"] - p) for r, (_, p) in zip(got, expected, strict=True)) < 1e-5
