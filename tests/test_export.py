@@ -217,3 +217,22 @@ def test_export_a_fitted_sine_forecaster_by_experiment_name(seqlit_cli):
     assert got["quantiles"].shape == (1, 1, 3)
     again = run_export(["--ckpt_path", "best", "--experiment", "sine_gru", "--out", "exported"], cwd)
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_predict_onnx_command_forecasts_a_csv_and_generates(tmp_path, capsys):
+    import json
+
+    from seqlit.run.predict_onnx import main
+
+    folder = export_task(make_forecaster("rnn"), tmp_path / "f", data_state=SCALER, data_hparams={"window": 6})
+    history = np.abs(np.random.default_rng(2).normal(size=(10, 2))).round(3)
+    (tmp_path / "h.csv").write_text("load,temp\n" + "\n".join(f"{a},{b}" for a, b in history))
+    main(["--model", str(folder), "--input", str(tmp_path / "h.csv")])
+    answer = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(answer["point"], runtime.load(folder).forecast(history)["point"], **TOL)
+    lm = export_task(LanguageModel(cell="gru", hidden_size=4, vocab=["", "a", "b"]).eval(), tmp_path / "lm")
+    main(["--model", str(lm), "--prompt", "ab", "--length", "5", "--temperature", "0"])
+    assert json.loads(capsys.readouterr().out)["text"].startswith("ab")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(folder), "--input", str(tmp_path / "missing.csv")])
+    assert exit_info.value.code == 2 and "input=" in capsys.readouterr().err
