@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ def build_server(folder: str, ckpt_path: str, *, kind: str, onnx: bool, max_batc
     from seqlit.run.serve_api import JSONBody, SeqlitAPI
 
     batch = 1 if kind == "language_model" else max_batch_size
+    # LitServe warns that batch/unbatch exist when a language model runs unbatched; they are simply not used then
+    warnings.filterwarnings("ignore", message="The LitServer has both batch and unbatch")
     api = SeqlitAPI(folder=folder, ckpt_path=ckpt_path, onnx=onnx, kind=kind, max_chars=max_chars,
                     max_batch_size=batch, batch_timeout=batch_timeout if batch > 1 else 0.0)  # fmt: skip
     return ls.LitServer(api, accelerator="cpu", workers_per_device=workers, timeout=60, middlewares=[JSONBody],

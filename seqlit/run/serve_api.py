@@ -40,10 +40,12 @@ def field(request: Any, name: str, kind: type | tuple[type, ...], required: bool
             raise bad(name, "this field is required")
         return default
     value = request[name]
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise bad(name, f"expected {getattr(kind, '__name__', kind)}, got a boolean")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    wanted = "a number" if float in kinds else " or ".join(k.__name__ for k in kinds)
+    if isinstance(value, bool) and bool not in kinds:  # JSON true is a Python int too; never a count or a number
+        raise bad(name, f"expected {wanted}, got a boolean")
     if not isinstance(value, kind):
-        raise bad(name, f"expected {getattr(kind, '__name__', kind)}, got {type(value).__name__}")
+        raise bad(name, f"expected {wanted}, got {type(value).__name__}")
     return value
 
 
