@@ -45,9 +45,14 @@ def load_model(folder: str, ckpt_path: str, onnx: bool) -> Any:
     model = runtime.load(folder)
     if onnx:
         return model
+    import torch
+
     from seqlit.run import onnx_graphs as graphs
     from seqlit.run.export import load_for_export, scaler_stats
 
+    # one thread, as the ONNX Runtime session has: a small recurrent step is too little work to split, and on a busy
+    # machine the hand-off between threads costs more than the step itself
+    torch.set_num_threads(1)
     task, data_state, _ = load_for_export(ckpt_path)
     meta = model.meta
     if meta["task"] == "classifier":
