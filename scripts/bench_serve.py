@@ -128,7 +128,7 @@ def main() -> None:
             for row in latency(ckpt, folder, ARGS.repeats):
                 print(json.dumps(row), flush=True)
             if not ARGS.no_serve:
-                for batch in (1, 16):
+                for batch in (1, 16) if meta["task"] != "language_model" else (1,):  # generation is never batched
                     print(json.dumps(load_test(ckpt, meta, batch, ARGS.onnx)), flush=True)
 
 
