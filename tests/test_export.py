@@ -236,3 +236,24 @@ def test_predict_onnx_command_forecasts_a_csv_and_generates(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--model", str(folder), "--input", str(tmp_path / "missing.csv")])
     assert exit_info.value.code == 2 and "input=" in capsys.readouterr().err
+
+
+def test_pytorch_streams_equal_one_pass_and_the_onnx_stream(tmp_path):
+    from seqlit.streaming import ForecastStream, TokenStream
+
+    task = make_forecaster("lstm")
+    history = np.abs(np.random.default_rng(3).normal(size=(30, 2))).astype(np.float32)
+    stream = ForecastStream(task, SCALER)
+    for row in history:
+        stepped = stream.update(row)
+    once = ForecastStream(task, SCALER).update(history)
+    onnx = runtime.load(export_task(task, tmp_path / "f", data_state=SCALER, data_hparams={"window": 6}))
+    for other in (once, onnx.stream().update(history)):
+        np.testing.assert_allclose(stepped["point"], other["point"], **TOL)
+        np.testing.assert_allclose(stepped["quantiles"], other["quantiles"], **TOL)
+    lm = LanguageModel(cell="gru", hidden_size=8, vocab=["", *"abcd"]).eval()
+    ids = torch.randint(1, 5, (50,))
+    tokens = TokenStream(lm)
+    chunks = torch.cat([tokens.feed(part) for part in ids.split([1, 7, 20, 22])])
+    with torch.no_grad():
+        np.testing.assert_allclose(chunks.numpy(), lm(ids[None])[0][0].numpy(), **TOL)
