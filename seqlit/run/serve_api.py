@@ -138,8 +138,8 @@ class SeqlitAPI(ls.LitAPI):
             raise bad(name, "a missing or NaN value: rows must hold finite numbers")  # fmt: skip
         try:
             return self.model.check_rows(rows, name, least)
-        except InputError as err:
-            raise bad(name, str(err)) from None
+        except InputError as err:  # already worded as name=value: allowed
+            raise HTTPException(status_code=422, detail=str(err)) from None
         except (TypeError, ValueError):
             raise bad(name, "rows of numbers are required") from None
 
