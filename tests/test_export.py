@@ -153,7 +153,7 @@ def test_the_runtime_imports_neither_torch_nor_lightning(tmp_path):
     assert proc.stdout.strip() in {"0", "1"}
 
 
-def test_bad_output_folders_fail_in_one_line_and_leave_nothing(tmp_path):
+def test_bad_output_folders_fail_in_one_line_and_leave_nothing(tmp_path, monkeypatch):
     task = Classifier(cell="rnn", hidden_size=4, input_size=2, num_classes=2).eval()
     (tmp_path / "taken").mkdir()
     with pytest.raises(InputError, match="already exists"):
@@ -164,6 +164,14 @@ def test_bad_output_folders_fail_in_one_line_and_leave_nothing(tmp_path):
     export_task(task, tmp_path / "taken", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "taken"]  # no temporary folder left behind
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["model.onnx", "seqlit.json"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter failed half-way")
+
+    monkeypatch.setattr("seqlit.run.onnx_graphs.ClassifierGraph", broken)
+    with pytest.raises(RuntimeError):
+        export_task(task, tmp_path / "half")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "taken"]  # the temporary folder went too
     if os.geteuid() != 0:  # root writes anywhere
         (tmp_path / "ro").mkdir(mode=0o555)
         with pytest.raises(InputError, match="cannot be written"):
