@@ -162,3 +162,29 @@ def test_exported_text_classifier_equals_the_checkpoint_without_torch(text_run, 
     got = model.predict(texts)
     assert [r["label"] for r in got] == [label for label, _ in expected]
     assert max(abs(r["probability"] - p) for r, (_, p) in zip(got, expected, strict=True)) < 1e-5
+
+
+@pytest.mark.slow
+def test_language_model_server_generates_like_the_checkpoint(tmp_path):
+    (tmp_path / "periodic.txt").write_text("the quick brown fox jumps over the lazy dog. " * 60)
+    run_seqlit(["fit", "--config", str(CONFIGS / "charlm_gru.yaml"), "--data.path", "periodic.txt",
+                "--model.hidden_size", "16", "--model.embedding_dim", "8", "--model.sample_length", "10",
+                "--data.seq_len", "32", "--data.batch_size", "8", "--trainer.max_steps", "10",
+                "--trainer.val_check_interval", "10", "--trainer.max_time", "null", "--test_after_fit", "false",
+                *QUIET], tmp_path)  # fmt: skip
+    server = Server(["--ckpt_path", "last", "--experiment", "charlm_gru", "--onnx"], tmp_path)
+    try:
+        status, body = server.post({"prompt": "the qu", "length": 25, "temperature": 0})
+        from seqlit.inference import load_task
+
+        task = load_task(str(tmp_path / "lightning_logs" / "charlm_gru" / "version_0" / "checkpoints" / "last.ckpt"))
+        assert status == 200 and body["text"] == task.generate("the qu", 25, temperature=0)
+        for payload, field in (({"prompt": ""}, "prompt"), ({"length": 3}, "prompt"),
+                               ({"prompt": "a", "length": "5"}, "length"), ({"prompt": "a", "top_k": 0}, "top_k"),
+                               ({"prompt": "a", "temperature": -1}, "temperature")):  # fmt: skip
+            status, body = server.post(payload)
+            assert status == 422 and body["detail"].startswith(f"{field}:"), body
+        assert server.post({"prompt": "the", "length": 5, "seed": 1})[0] == 200
+    finally:
+        code = server.stop()
+    assert code in (0, -signal.SIGTERM)
