@@ -71,12 +71,22 @@ class Server:
         return call(self.port, "/predict", json.dumps(payload).encode())
 
     def stop(self) -> int:
+        """SIGTERM, then wait for the server and every process it started (they carry its --port) to end."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=20)
+            code = self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+        deadline = time.monotonic() + 20
+        while self.children() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not self.children(), f"processes left behind: {self.children()}"
+        return code
+
+    def children(self) -> list[str]:
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
+        return [line for line in ps if "seqlit.run.serve" in line and f"--port {self.port}" in line]
 
 
 @pytest.fixture(scope="module")

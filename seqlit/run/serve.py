@@ -11,6 +11,7 @@ graph modules run in PyTorch (eager). Endpoints: ``POST /predict`` (see :mod:`se
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import warnings
@@ -110,6 +111,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """``seqlit serve --ckpt_path X [--experiment NAME] [--port 8000] [--onnx] [--max_batch_size N] ...``."""
     try:
@@ -125,6 +130,9 @@ def main(argv: list[str] | None = None) -> None:
             options = {k: getattr(args, k) for k in ("onnx", "max_batch_size", "batch_timeout", "max_chars", "workers")}
             server = build_server(str(folder), ckpt, kind=kind, **options)
             print(f"seqlit serve: {kind} from {ckpt} on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+            # SIGTERM as Ctrl-C: LitServe's shutdown then stops its API and inference processes too (on a plain
+            # SIGTERM only this process would end, and they would live on as orphans)
+            signal.signal(signal.SIGTERM, _interrupt)
             try:
                 server.run(host=args.host, port=args.port, generate_client_file=False, log_level="warning")
             except KeyboardInterrupt:
