@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         given = first if first is not None else " ".join(argv)
         print(f"seqlit: error: subcommand={given!r} is not known{hint}: one of {', '.join(words)}", file=sys.stderr)
         sys.exit(2)
+    if first == "predict" and "--onnx" in argv:  # predict from an exported folder: ONNX Runtime, no torch
+        from seqlit.run.predict_onnx import main as predict_onnx
+
+        predict_onnx([a for a in argv if a not in ("predict", "--onnx")])
+        return
     from seqlit.run.cli import main as run  # the heavy import, only for a real training subcommand
 
     run(argv)
