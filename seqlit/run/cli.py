@@ -38,7 +38,15 @@ from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
 from seqlit.run.argv import check_config_files, condense_parse_error, reorder_with_overlay, same_class, scan_argv
 from seqlit.run.failures import EXIT_BAD_INPUT, explain
-from seqlit.run.layout import CommandRecord, finite_or_none, is_rank_zero, open_run, remove_partial_run, write_json
+from seqlit.run.layout import (
+    CommandRecord,
+    finite_or_none,
+    is_rank_zero,
+    open_run,
+    remove_partial_run,
+    run_loggers,
+    write_json,
+)
 from seqlit.run.quiet import silence_libraries, take_verbose
 from seqlit.tasks.outputs import run_dir
 
@@ -158,18 +166,20 @@ class SeqlitCLI(LightningCLI):
         cfg = self.config[sub] if sub else self.config  # run=False (library use) has no subcommand level
         if sub:
             cfg.ckpt_path = self._ckpt_path
+        if cfg.trainer.get("logger") is False:
+            return  # nothing logged, so no run folder to claim
         experiment_dir = Path(cfg.trainer.get("default_root_dir") or ".") / "lightning_logs" / cfg.experiment
-        version = open_run(experiment_dir=experiment_dir, resume_run=self._resume_run, record=self.record)
+        if sub:  # a command claims (or, resuming, locks) its run folder; library use (run=False) leaves it to Lightning
+            version = open_run(experiment_dir=experiment_dir, resume_run=self._resume_run, record=self.record)
+        else:
+            version = int(self._resume_run.name.split("_")[-1]) if self._resume_run is not None else None
         if self._resume_run is not None and is_rank_zero():
             print(self._resume_note, flush=True)  # only once the run's lock is held: a refusal prints nothing before
-        if cfg.trainer.get("logger") in (None, True):
-            # one stable folder per experiment: lightning_logs/<experiment>/version_<n>, claimed by open_run
-            cfg.trainer.logger = Namespace(
-                class_path="lightning.pytorch.loggers.TensorBoardLogger",
-                init_args=Namespace(
-                    save_dir=str(experiment_dir.parent), name=cfg.experiment, version=version, default_hp_metric=False
-                ),
-            )
+        # one stable folder per experiment, lightning_logs/<experiment>/version_<n>, whatever loggers a preset adds
+        logger = cfg.trainer.get("logger")
+        cfg.trainer.logger = run_loggers(
+            logger, save_dir=str(experiment_dir.parent), name=cfg.experiment, version=version
+        )
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import Namespace
+
 from seqlit.run.lock import RunLock, claim_new_version
 
 
@@ -60,6 +62,37 @@ def open_run(*, experiment_dir: Path, resume_run: Path | None, record: CommandRe
     lock.acquire()  # a run another live command writes into is refused here, with one line
     record.lock = lock
     return int(run.name.split("_")[-1])
+
+
+TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
+SAME_FOLDER = ("TensorBoardLogger", "CSVLogger")  # loggers that write into <save_dir>/<name>/version_<n>
+
+
+def run_loggers(user: Any, *, save_dir: str, name: str, version: int | None) -> Any:
+    """The loggers of a run: TensorBoard in the run folder first (the layout ``last``/``best`` and the figures rely
+    on), then the user's own (a preset such as ``configs/logger/csv.yaml``), pointed at the same run where they can be.
+
+    ``trainer.logger: false`` stays false (no run folder, nothing logged).
+    """
+    if user is False:
+        return False
+    given = [] if user in (None, True) else list(user) if isinstance(user, list) else [user]
+    if not any(str(g.class_path).endswith("TensorBoardLogger") for g in given):
+        given.insert(0, Namespace(class_path=TENSORBOARD, init_args=Namespace(default_hp_metric=False)))
+    for logger in given:
+        args = logger.init_args if logger.get("init_args") is not None else Namespace()
+        kind = str(logger.class_path).rsplit(".", 1)[-1]
+        if kind in SAME_FOLDER:
+            args.save_dir, args.name, args.version = save_dir, name, version
+        elif kind == "MLFlowLogger":  # its own store (mlruns/); named after the experiment and the run folder
+            if args.get("experiment_name") in (None, "lightning_logs"):
+                args.experiment_name = name
+            if args.get("run_name") is None and version is not None:
+                args.run_name = f"version_{version}"
+            if str(args.get("tracking_uri") or "").startswith("file:"):  # a local store, as the preset asks for:
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses it unless told so
+        logger.init_args = args
+    return given
 
 
 def remove_partial_run(record: CommandRecord) -> None:
