@@ -36,7 +36,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
-from seqlit.tasks.outputs import run_dir
+from seqlit.tasks.outputs import run_dir, write_text
 
 STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
 
@@ -275,7 +275,8 @@ class SeqlitCLI(LightningCLI):
             self.after_test()
         if trainer.is_global_zero:
             run = run_dir(trainer)
-            print(f"TensorBoard run:  {run}   (tensorboard --logdir {run.parent.parent})")
+            if run is not None:  # None: no logger, so no run folder
+                print(f"TensorBoard run:  {run}   (tensorboard --logdir {run.parent.parent})")
             print(f"Best checkpoint:  {best}")
             last = next((c.path for c in trainer.callbacks if isinstance(c, fault_tolerance.LastCheckpoint)), None)
             if last is not None:
@@ -286,10 +287,7 @@ class SeqlitCLI(LightningCLI):
         trainer = self.trainer
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         if trainer.is_global_zero and metrics:
-            path = run_dir(trainer) / "test_metrics.json"
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
-            tmp.replace(path)
+            write_text(trainer, "test_metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
 
     def remove_partial_runs(self) -> None:
         """Delete the run folder this command created, if it holds no checkpoint: a failed start leaves nothing behind.

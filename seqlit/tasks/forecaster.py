@@ -26,9 +26,10 @@ from torchmetrics import (
 
 from seqlit.errors import InputError, require
 from seqlit.models.encoder import Cell
-from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
+from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss, point_and_quantiles
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import ForecastFigure, PredictionWriter
+from seqlit.tasks.forecast_figure import ForecastFigure
+from seqlit.tasks.outputs import PredictionWriter
 
 STAGES = ("train", "val", "test")
 
@@ -65,8 +66,8 @@ class Forecaster(SeqlitTask):
             for metrics and predictions; taken from the data when left empty.
     """
 
-    linked = ("input_size", "horizon", "num_targets")
-    optional_linked = ("target_transform",)
+    required_sizes = ("input_size", "horizon", "num_targets")
+    optional_sizes = ("target_transform",)
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class Forecaster(SeqlitTask):
         self.target_names: list[str] = []
         self.set_baselines([])
         self.test_records: list[dict[str, Tensor]] = []
-        self.maybe_build()
+        self.build_if_sized()
 
     @staticmethod
     def _metric_set(prefix: str) -> MetricCollection:
@@ -148,17 +149,17 @@ class Forecaster(SeqlitTask):
     def build(self) -> None:
         hp = self.hparams
         self.net = ForecastNet(
-            hp.input_size,
-            hp.horizon,
-            hp.num_targets,
-            self.num_outputs,
-            hp.hidden_size,
-            hp.cell,
-            hp.num_layers,
-            hp.dropout,
-            hp.bidirectional,
-            hp.nonlinearity,
-            hp.get("highway", 0),
+            input_size=hp.input_size,
+            horizon=hp.horizon,
+            num_targets=hp.num_targets,
+            num_outputs=self.num_outputs,
+            hidden_size=hp.hidden_size,
+            cell=hp.cell,
+            num_layers=hp.num_layers,
+            dropout=hp.dropout,
+            bidirectional=hp.bidirectional,
+            nonlinearity=hp.nonlinearity,
+            highway=hp.get("highway", 0),  # absent from checkpoints older than the option
         )
         # scaling of the targets, so metrics and predictions come out in the data's own units; buffers travel
         # inside the checkpoint
@@ -181,10 +182,10 @@ class Forecaster(SeqlitTask):
             self.set_baselines(spec["baseline_names"])
         self.target_names = spec.get("target_names") or [f"y{k}" for k in range(self.hparams.num_targets)]
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        # a resumed fit gets its weights back from the checkpoint after this, so fitting here is always safe
-        if stage == "fit" and self.hparams.get("highway_init") == "least_squares":
+    def configure_model(self) -> None:
+        super().configure_model()
+        # a resumed fit gets its weights back from the checkpoint after this hook, so fitting here is always safe
+        if self.fitting() and self.hparams.get("highway_init") == "least_squares":
             self._fit_highway()
 
     def _fit_highway(self) -> None:
@@ -217,16 +218,9 @@ class Forecaster(SeqlitTask):
             return out, None
         if self.num_outputs == 1:
             out = out.unsqueeze(-1)  # ForecastNet drops a trailing axis of one output
-        mean, out = (out[..., 0], out[..., 1:]) if self.hparams.loss == "mse+quantile" else (None, out)
-        # sorting removes quantile crossing (a lower level above a higher one) without changing the loss's minimiser
-        quantiles = out.sort(dim=-1).values
-        point = quantiles[..., self.point_index] if mean is None else mean
-        if adjust and hasattr(self, "interval_margin") and self.num_quantiles > 1:
-            quantiles = quantiles.clone()
-            quantiles[..., 0] -= self.interval_margin
-            quantiles[..., -1] += self.interval_margin
-            quantiles = quantiles.sort(dim=-1).values  # a negative margin must not cross the inner levels
-        return point, quantiles
+        margin = getattr(self, "interval_margin", None) if adjust else None
+        mean_first = self.hparams.loss == "mse+quantile"
+        return point_and_quantiles(out, mean_first=mean_first, point_index=self.point_index, margin=margin)
 
     def unscale(self, v: Tensor) -> Tensor:
         """Scaled targets (..., K) → the data's units (undoing the scaler, then any target transform)."""
@@ -322,7 +316,7 @@ class Forecaster(SeqlitTask):
         steps = torch.arange(1, H + 1).repeat(B)  # (B*H,)
         positions = batch["position"].cpu().repeat_interleave(H) + steps - 1
         rows: dict[str, Any] = {"position": positions}
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        datamodule = getattr(self.running_trainer, "datamodule", None)
         if hasattr(datamodule, "time_labels"):
             rows["time"] = datamodule.time_labels(positions.numpy())
         rows["step"] = steps
