@@ -8,6 +8,7 @@ padded steps; so a sequence's prediction does not depend on how much padding its
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from seqlit.errors import InputError, require
@@ -84,6 +85,19 @@ class ClassifierNet(nn.Module):
         self.pooling = Pooling(mode=pooling)
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(self.pooling.output_size(self.encoder.output_size), num_outputs)
+
+    @torch.no_grad()
+    def load_embedding(self, vectors: Tensor) -> None:
+        """Copy pretrained vectors (V, E) into the token embedding; the padding token stays a zero vector."""
+        if self.embedding is None:
+            raise InputError("embedding_vectors were given but this network reads float features, not token ids")
+        weight = self.embedding.weight  # (V, E)
+        vectors = torch.as_tensor(vectors, dtype=weight.dtype)
+        require(tuple(vectors.shape) == tuple(weight.shape), "embedding_vectors shape", tuple(vectors.shape),
+                f"{tuple(weight.shape)} (vocab_size, embedding_dim)")  # fmt: skip
+        weight.copy_(vectors)
+        if self.embedding.padding_idx is not None:
+            weight[self.embedding.padding_idx].zero_()
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``x`` (B, T, C) floats or (B, T) token ids; ``lengths`` (B,) real steps → logits (B, N)."""

@@ -99,12 +99,26 @@ def pinball_loss(pred: Tensor, target: Tensor, quantiles: Tensor) -> Tensor:
     return torch.maximum(quantiles * err, (quantiles - 1) * err).mean()
 
 
+def forecast_loss(out: Tensor, target: Tensor, *, loss: str, levels: Tensor) -> Tensor:
+    """The training loss of outputs ``out`` (B, H, K, Q) for ``target`` (B, H, K), in scaled units.
+
+    ``mse`` and ``mae`` score the single output; ``quantile`` is the pinball loss at ``levels`` (Q,);
+    ``mse+quantile`` scores output 0 as a mean forecast by MSE and the rest as quantiles.
+    """
+    if loss == "quantile":
+        return pinball_loss(out, target, levels)
+    if loss == "mse+quantile":
+        return nn.functional.mse_loss(out[..., 0], target) + pinball_loss(out[..., 1:], target, levels)
+    error = out[..., 0] - target  # (B, H, K): the single output
+    return error.pow(2).mean() if loss == "mse" else error.abs().mean()
+
+
 def interval_coverage(lower: Tensor, upper: Tensor, target: Tensor) -> Tensor:
     """Fraction of ``target`` values inside ``[lower, upper]`` (all of one shape)."""
     return ((target >= lower) & (target <= upper)).float().mean()
 
 
-def point_and_quantiles(
+def split_quantiles(
     out: Tensor, *, mean_first: bool, point_index: int, margin: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """Quantile outputs (B, H, K, Q) → point forecast (B, H, K) and sorted quantiles (B, H, K, Q').
@@ -122,3 +136,13 @@ def point_and_quantiles(
         quantiles[..., -1] += margin
         quantiles = quantiles.sort(dim=-1).values  # a negative margin must not cross the inner levels
     return point, quantiles
+
+
+def conformal_margin(scores: Tensor, *, nominal: float) -> Tensor:
+    """Split-conformal margin (H, K) from conformity scores (M, H, K): how far the truth lay outside the raw interval.
+
+    Widening the interval by the ``nominal`` quantile of the scores (with the finite-sample correction
+    ``(1 + 1/M)``) makes it cover at least ``nominal`` of new targets drawn like the calibration ones.
+    """
+    level = min(1.0, nominal * (1 + 1 / len(scores)))
+    return torch.quantile(scores, level, dim=0)

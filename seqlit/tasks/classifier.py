@@ -185,25 +185,8 @@ class Classifier(SeqlitTask):
         if self.fitting() and not self._vectors_loaded:
             vectors = data_spec(self.trainer.datamodule).get("embedding_vectors")
             if vectors is not None:
-                self.load_embedding_vectors(vectors)
-
-    def load_embedding_vectors(self, vectors: Tensor) -> None:
-        """Copy pretrained vectors (V, E) into the embedding (at the start of training; a checkpoint then overrides)."""
-        emb = self.net.embedding
-        if emb is None:
-            raise InputError("the data module provides embedding_vectors but the model reads float features")
-        vectors = torch.as_tensor(vectors, dtype=emb.weight.dtype)
-        require(
-            tuple(vectors.shape) == tuple(emb.weight.shape),
-            "embedding_vectors shape",
-            tuple(vectors.shape),
-            f"{tuple(emb.weight.shape)} (vocab_size, embedding_dim)",
-        )
-        with torch.no_grad():
-            emb.weight.copy_(vectors)
-            if emb.padding_idx is not None:
-                emb.weight[emb.padding_idx].zero_()  # the padding token stays a zero vector
-        self._vectors_loaded = True
+                self.net.load_embedding(vectors)
+                self._vectors_loaded = True
 
     def apply_spec(self, spec: dict[str, Any]) -> None:
         bayes = spec.get("bayes_accuracy")

@@ -1,16 +1,52 @@
-"""The forecaster's test figure: the forecast over the test span and the last test window, with its interval.
+"""What the forecaster writes: the rows of ``seqlit predict`` and the test figure.
 
-Drawn on global rank 0 from every process's gathered test records, logged to TensorBoard as ``test/forecast`` and
-saved as ``forecast_test.png`` in the run folder (when there is one).
+The rows (one per window and horizon step) go to ``predictions.csv`` through the shared prediction writer. The figure
+(the forecast over the test span and the last test window, with its interval) is drawn on global rank 0 from every
+process's gathered test records, logged to TensorBoard as ``test/forecast`` and saved as ``forecast_test.png`` in the
+run folder (when there is one).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import numpy as np
 import torch
+from torch import Tensor
 
 from seqlit.tasks.outputs import gather, publish_figure
+
+
+def prediction_rows(task: Any, batch: dict[str, Tensor], pred: Tensor, quantiles: Tensor | None) -> dict[str, Any]:
+    """Columns of one predicted batch: position in the series (and its time, when the data has a time column), step
+    ahead, prediction, quantiles, target (empty where unknown: the future) and the baselines, all in data units.
+
+    ``pred`` (B, H, K) and ``quantiles`` (B, H, K, Q) are the task's scaled point forecast and quantiles.
+    """
+    pred = task.unscale(pred)  # (B, H, K)
+    q_u = task.unscale_quantiles(quantiles) if quantiles is not None else None  # (B, H, K, Q)
+    y = task.unscale(batch["y"])  # (B, H, K); NaN where the future is unknown
+    refs = task.baseline_forecasts(batch)  # (B, NB, H, K)
+    B, H, K = pred.shape
+    steps = torch.arange(1, H + 1).repeat(B)  # (B*H,): 1..H for every window
+    positions = batch["position"].cpu().repeat_interleave(H) + steps - 1  # the series step each row forecasts
+    rows: dict[str, Any] = {"position": positions}
+    datamodule = getattr(task.running_trainer, "datamodule", None)
+    if hasattr(datamodule, "time_labels"):
+        rows["time"] = datamodule.time_labels(positions.numpy())
+    rows["step"] = steps
+    names = task.target_names if K > 1 else [""]  # one target: plain column names
+    for k, name in enumerate(names):
+        suffix = f"_{name}" if name else ""
+        rows[f"prediction{suffix}"] = pred[..., k].reshape(-1).cpu()
+        if q_u is not None:
+            for i, level in enumerate(task.levels.tolist()):
+                rows[f"q{level:g}{suffix}"] = q_u[..., k, i].reshape(-1).cpu()
+        rows[f"target{suffix}"] = y[..., k].reshape(-1).cpu()
+        for i, base in enumerate(task.baseline_names):
+            rows[f"{base}{suffix}"] = refs[:, i, :, k].reshape(-1).cpu()
+    return rows
 
 
 class ForecastFigure(L.Callback):
