@@ -160,6 +160,12 @@ class SeqlitTask(L.LightningModule):
         stepped = batches_that_stepped(self.trainer)
         if (stepped + 1) % max(1, self.trainer.log_every_n_steps) == 0:
             self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+            for name, value in self.step_extras(loss).items():  # at the same steps, at the same saving
+                self.log(name, value, on_step=True, on_epoch=False, batch_size=batch_size)
+
+    def step_extras(self, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Further training values derived from the loss, logged beside ``train/loss_step``; none by default."""
+        return {}
 
     def on_train_epoch_end(self) -> None:
         if self._train_loss is not None:

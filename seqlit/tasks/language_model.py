@@ -120,11 +120,13 @@ class LanguageModel(SeqlitTask):
             self._state[stage] = detach_state(state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))  # nats per character
         if stage == "train":
-            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=y.numel())
-            self.log("train/bpc", loss / math.log(2), on_step=True, on_epoch=False, batch_size=y.numel())
-        else:
+            self.log_loss(stage, loss, y.numel())  # weighted by characters, not sequences
+        else:  # the epoch's mean loss, from which bpc and perplexity follow (_log_epoch)
             getattr(self, f"{stage}_loss").update(loss.detach(), weight=y.numel())
         return loss
+
+    def step_extras(self, loss: Tensor) -> dict[str, Tensor]:
+        return {"train/bpc": loss / math.log(2)}  # bits per character
 
     def on_train_epoch_start(self) -> None:
         self._state["train"] = None
