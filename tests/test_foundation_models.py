@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -135,3 +138,23 @@ def test_scratch_fast_path_is_the_default_and_learns():
 def test_scratch_rejects_unknown_impl():
     with pytest.raises(InputError, match="impl"):
         ScratchRNN(input_size=3, hidden_size=4, impl="cuda")
+
+
+def test_networks_take_keyword_arguments_only():
+    with pytest.raises(TypeError):
+        RecurrentEncoder(3, 4)
+    with pytest.raises(TypeError):
+        ForecastNet(3, 2)
+
+
+def test_only_the_scratch_cell_loads_the_scratch_code():
+    """The other cells' import closure leaves the lesson and its fast twin out; the scratch cell loads what it runs."""
+    probe = (
+        "import sys; from seqlit.models import RecurrentEncoder; import seqlit.tasks.forecaster; "
+        "RecurrentEncoder(input_size=2, hidden_size=3, cell='gru'); "
+        "print(sorted(m for m in sys.modules if 'scratch' in m)); "
+        "RecurrentEncoder(input_size=2, hidden_size=3, cell='scratch', scratch_impl='eager'); "
+        "print(sorted(m for m in sys.modules if 'scratch' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[]", "['seqlit.models.scratch']"]

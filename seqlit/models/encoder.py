@@ -124,18 +124,17 @@ class RecurrentEncoder(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> EncoderOutput:
         """Encode ``x`` (B, T, C); ``lengths`` (B,) of real steps, each in [1, T]; ``state`` to continue from."""
         T = x.shape[1]
-        if self.cell == "scratch":
-            outputs, h_n = self.rnn(x, state, lengths=lengths)
+        if self.cell == "scratch":  # masks padded steps itself: no packing
+            outputs, h_n = self.rnn(x, state, lengths=lengths)  # (B, T, dirs*D), (L*dirs, B, D)
             new_state: State = h_n
-        elif lengths is None:
-            outputs, new_state = self.rnn(x, state)
+        elif lengths is None:  # every step is real: the dense (fastest) path
+            outputs, new_state = self.rnn(x, state)  # (B, T, dirs*D)
         else:
             # pack_padded_sequence wants int64 lengths on the CPU; enforce_sorted=False keeps the batch order
             packed = pack_padded_sequence(x, lengths.cpu().long(), batch_first=True, enforce_sorted=False)
             packed_out, new_state = self.rnn(packed, state)
-            outputs, _ = pad_packed_sequence(
-                packed_out, batch_first=True, total_length=T
-            )  # (B, T, dirs*D), zero-padded
+            # back to (B, T, dirs*D), zeros past each length; total_length keeps T even if the longest is shorter
+            outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
         h_n = new_state[0] if isinstance(new_state, tuple) else new_state  # (L*dirs, B, D)
         top = h_n[-self.directions :]  # the top layer's final state per direction: (dirs, B, D)
         last = torch.cat(list(top), dim=-1)  # (B, dirs*D)
