@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -68,8 +68,9 @@ class SeqlitTask(L.LightningModule):
     ``__init__``; names its data-decided arguments in ``required_sizes`` and ``optional_sizes``; creates ``self.net``
     in :meth:`build`; and runs every stage through its ``_shared_step(batch, stage)``."""
 
-    required_sizes: ClassVar[tuple[str, ...]] = ()  # data-decided args the network cannot be built without
-    optional_sizes: ClassVar[tuple[str, ...]] = ()  # data-decided args filled when the data provides them
+    # class attributes; an instance may widen them (the classifier's chrono init also needs a sequence length)
+    required_sizes: tuple[str, ...] = ()  # data-decided args the network cannot be built without
+    optional_sizes: tuple[str, ...] = ()  # data-decided args filled when the data provides them
     _train_loss: torch.Tensor | None = None  # this epoch's batch-weighted training-loss sum (see log_loss)
     _train_count: int = 0
 
@@ -115,7 +116,8 @@ class SeqlitTask(L.LightningModule):
         """Settle the data-decided sizes, build the network if it does not exist yet, take the data's other facts.
 
         Lightning calls this hook before it restores a checkpoint's weights and once per ``fit``/``validate``/``test``/
-        ``predict``; weight-averaging callbacks (``EMAWeightAveraging``) call it too, before they copy the module. It
+        ``predict``; weight-averaging callbacks (``EMAWeightAveraging``) call it too, before they copy the module, and
+        so does ``load_from_checkpoint``, with no Trainer (then there is no data: every size is in the checkpoint). It
         is idempotent: the network is built once, and a second call finds every size already agreeing with the data.
         """
         trainer = self.running_trainer
