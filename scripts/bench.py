@@ -136,8 +136,9 @@ def plain_fit(task: Any, dm: Any, epochs: int, train_batches: int | None, val_ba
     loader = dm.train_dataloader()
     total = epochs * (train_batches or len(loader))
     # the task's own optimizer and schedule (it reads the step count from the trainer: a stand-in gives it)
-    task._trainer = types.SimpleNamespace(datamodule=dm, estimated_stepping_batches=total)
-    task.setup("fit")
+    fit = types.SimpleNamespace(fn="fit")
+    task._trainer = types.SimpleNamespace(datamodule=dm, estimated_stepping_batches=total, state=fit)
+    task.configure_model()
     config = task.configure_optimizers()
     task._trainer = None
     opt = config["optimizer"] if isinstance(config, dict) else config
@@ -341,8 +342,9 @@ def throughput_section(imdb: dict[str, Any], sizes: dict[str, Any], root: str, r
             args = [*imdb["overrides"], *extra, *limits(1, imdb["throughput_batches"], 0)]
             cli = make_cli(imdb["config"], args, root)
             if padded:
-                cli.model._trainer = types.SimpleNamespace(datamodule=cli.datamodule)
-                cli.model.setup("fit")
+                fit = types.SimpleNamespace(fn="fit")
+                cli.model._trainer = types.SimpleNamespace(datamodule=cli.datamodule, state=fit)
+                cli.model.configure_model()
                 cli.model._trainer = None
                 unpacked(cli.model.net.encoder)
             clock = lightning_fit(cli)
@@ -376,7 +378,7 @@ def scratch_section(sizes: dict[str, Any], repeats: int, compile_too: bool) -> s
     modules = {"nn.RNN": reference}
     compile_seconds: dict[str, float] = {}
     for impl in impls:
-        m = ScratchRNN(H, H, impl=impl)
+        m = ScratchRNN(input_size=H, hidden_size=H, impl=impl)
         m.load_state_dict(reference.state_dict())
         t = time.perf_counter()
         run(m)()  # the first call builds (script, compile) the loop

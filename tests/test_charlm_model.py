@@ -124,7 +124,7 @@ def test_generation_is_reproducible_under_a_seed():
 
 
 def test_top_k_samples_only_among_the_k_most_likely():
-    net = RecurrentLM(5, hidden_size=4)
+    net = RecurrentLM(vocab_size=5, hidden_size=4)
     with torch.no_grad():
         net.head.weight.zero_()
         net.head.bias.copy_(torch.tensor([0.0, 3.0, 2.0, 1.0, 0.5]))  # 1 and 2 are the two most likely

@@ -26,19 +26,21 @@ def test_pooling_uses_only_the_real_steps():
     outputs = torch.tensor([[[1.0, -4.0], [3.0, -2.0], [0.0, 0.0]], [[-1.0, -1.0], [-3.0, -5.0], [2.0, 6.0]]])
     last = torch.tensor([[9.0, 9.0], [8.0, 8.0]])
     lengths = torch.tensor([2, 3])
-    assert torch.equal(Pooling("last")(outputs, last, lengths), last)
-    assert torch.allclose(Pooling("mean")(outputs, last, lengths), torch.tensor([[2.0, -3.0], [-2 / 3, 0.0]]))
-    assert torch.equal(Pooling("max")(outputs, last, lengths), torch.tensor([[3.0, -2.0], [2.0, 6.0]]))  # not 0
-    both = Pooling("maxmean")(outputs, last, lengths)
+    assert torch.equal(Pooling(mode="last")(outputs, last, lengths), last)
+    assert torch.allclose(Pooling(mode="mean")(outputs, last, lengths), torch.tensor([[2.0, -3.0], [-2 / 3, 0.0]]))
+    assert torch.equal(Pooling(mode="max")(outputs, last, lengths), torch.tensor([[3.0, -2.0], [2.0, 6.0]]))  # not 0
+    both = Pooling(mode="maxmean")(outputs, last, lengths)
     assert both.shape == (2, 4) and torch.equal(both[:, :2], torch.tensor([[3.0, -2.0], [2.0, 6.0]]))
-    assert torch.allclose(Pooling("mean")(outputs, last), outputs.mean(1))  # no lengths: every step is real
+    assert torch.allclose(Pooling(mode="mean")(outputs, last), outputs.mean(1))  # no lengths: every step is real
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "scratch"])
 @pytest.mark.parametrize("pooling", ["last", "maxmean"])
 def test_prediction_does_not_depend_on_padding(cell, pooling):
     torch.manual_seed(0)
-    net = ClassifierNet(3, input_size=2, hidden_size=5, cell=cell, pooling=pooling, bidirectional=True).eval()
+    net = ClassifierNet(
+        num_outputs=3, input_size=2, hidden_size=5, cell=cell, pooling=pooling, bidirectional=True
+    ).eval()
     x = torch.randn(1, 4, 2)
     padded = torch.cat([x, torch.randn(1, 3, 2)], dim=1)  # garbage past the real steps must be ignored
     assert torch.allclose(net(x), net(padded, torch.tensor([4])), atol=1e-5)
@@ -46,7 +48,9 @@ def test_prediction_does_not_depend_on_padding(cell, pooling):
 
 def test_token_ids_through_a_tiny_vocabulary():
     torch.manual_seed(0)
-    net = ClassifierNet(2, vocab_size=7, pad_id=0, embedding_dim=3, hidden_size=4, cell="gru", pooling="mean").eval()
+    net = ClassifierNet(
+        num_outputs=2, vocab_size=7, pad_id=0, embedding_dim=3, hidden_size=4, cell="gru", pooling="mean"
+    ).eval()
     ids = torch.tensor([[5, 2, 6, 0, 0], [1, 3, 4, 2, 6]])
     logits = net(ids, torch.tensor([3, 5]))
     assert logits.shape == (2, 2)
@@ -55,7 +59,7 @@ def test_token_ids_through_a_tiny_vocabulary():
     with pytest.raises(InputError, match="token ids"):
         net(torch.randn(2, 5, 3))
     with pytest.raises(InputError, match="exactly one"):
-        ClassifierNet(2, input_size=3, vocab_size=7)
+        ClassifierNet(num_outputs=2, input_size=3, vocab_size=7)
 
 
 class TokenData(L.LightningDataModule):
@@ -197,43 +201,45 @@ def test_cli_bad_data_is_one_line_and_leaves_nothing(seqlit_cli):
 # --- chrono initialisation of the gate biases -------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_chrono_init_sets_the_gate_biases_and_leaves_the_rest(cell):
-    H, t_max = 6, 50
+    D, t_max = 6, 50
     torch.manual_seed(0)
-    default = RecurrentEncoder(3, H, cell, num_layers=2, bidirectional=True)
+    default = RecurrentEncoder(input_size=3, hidden_size=D, cell=cell, num_layers=2, bidirectional=True)
     torch.manual_seed(0)
-    chrono = RecurrentEncoder(3, H, cell, num_layers=2, bidirectional=True, gate_init="chrono", chrono_t_max=t_max)
-    keep_chunk = slice(H, 2 * H)  # lstm (i, f, g, o): f; gru (r, z, n): z — the gate that keeps the old state
+    chrono = RecurrentEncoder(
+        input_size=3, hidden_size=D, cell=cell, num_layers=2, bidirectional=True, gate_init="chrono", chrono_t_max=t_max
+    )
+    keep_chunk = slice(D, 2 * D)  # lstm (i, f, g, o): f; gru (r, z, n): z — the gate that keeps the old state
     for name, value in chrono.rnn.named_parameters():
         before = dict(default.rnn.named_parameters())[name]
         if name.startswith("weight"):
             assert torch.equal(value, before)  # weights untouched
             continue
         if name.startswith("bias_hh"):
-            assert torch.equal(value[: 2 * H], torch.zeros(2 * H))  # the ih side holds the whole gate bias
-            assert torch.equal(value[2 * H :], before[2 * H :])
+            assert torch.equal(value[: 2 * D], torch.zeros(2 * D))  # the ih side holds the whole gate bias
+            assert torch.equal(value[2 * D :], before[2 * D :])
             continue
         keep = value[keep_chunk]
         assert keep.min() >= 0 and keep.max() <= math.log(t_max - 1) and keep.std() > 0.3  # log U[1, T_max - 1]
         if cell == "lstm":
-            assert torch.equal(value[:H], -keep)  # input gate = -forget gate
-            assert torch.equal(value[2 * H :], before[2 * H :])  # g and o as torch left them
+            assert torch.equal(value[:D], -keep)  # input gate = -forget gate
+            assert torch.equal(value[2 * D :], before[2 * D :])  # g and o as torch left them
         else:
-            assert torch.equal(value[:H], before[:H]) and torch.equal(value[2 * H :], before[2 * H :])  # r, n
+            assert torch.equal(value[:D], before[:D]) and torch.equal(value[2 * D :], before[2 * D :])  # r, n
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "scratch"])
 def test_default_gate_init_is_torchs_and_chrono_leaves_ungated_cells_alone(cell):
     torch.manual_seed(1)
-    plain = RecurrentEncoder(3, 5, cell).state_dict()
+    plain = RecurrentEncoder(input_size=3, hidden_size=5, cell=cell).state_dict()
     torch.manual_seed(1)
-    explicit = RecurrentEncoder(3, 5, cell, gate_init="default").state_dict()
+    explicit = RecurrentEncoder(input_size=3, hidden_size=5, cell=cell, gate_init="default").state_dict()
     assert all(torch.equal(plain[k], explicit[k]) for k in plain)
     if cell in ("rnn", "lstm", "gru"):
         torch.manual_seed(1)
         reference = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](3, 5, batch_first=True)
         assert all(torch.equal(plain[f"rnn.{k}"], v) for k, v in reference.state_dict().items())
     torch.manual_seed(1)
-    chrono = RecurrentEncoder(3, 5, cell, gate_init="chrono", chrono_t_max=20).state_dict()
+    chrono = RecurrentEncoder(input_size=3, hidden_size=5, cell=cell, gate_init="chrono", chrono_t_max=20).state_dict()
     assert all(torch.equal(plain[k], chrono[k]) for k in plain) == (cell in ("rnn", "scratch"))
 
 
@@ -247,7 +253,7 @@ def test_default_gate_init_is_torchs_and_chrono_leaves_ungated_cells_alone(cell)
 )
 def test_bad_gate_init_is_one_clear_error(kwargs, message):
     with pytest.raises(InputError, match=message):
-        RecurrentEncoder(3, 5, "lstm", **kwargs)
+        RecurrentEncoder(input_size=3, hidden_size=5, cell="lstm", **kwargs)
 
 
 def test_chrono_takes_its_horizon_from_the_data_and_the_checkpoint_keeps_it(tmp_path):

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import os
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+import yaml
+from lightning.pytorch.loggers import CSVLogger
 
 from seqlit.data import SineDataModule, TimeSeriesDataModule
 from seqlit.errors import InputError
 from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
 from seqlit.tasks import Forecaster
+from seqlit.tasks.base import settle_sizes
 
 
 def test_pinball_loss_by_hand():
@@ -39,7 +44,11 @@ def test_quantile_outputs_sorted_point_is_median_and_highway_shapes():
     assert out.shape == (6, 3, 1, 3)
     point, q = task.point_and_quantiles(torch.tensor([[[[3.0, 1.0, 2.0]]]]))
     assert q[0, 0, 0].tolist() == [1.0, 2.0, 3.0] and point.item() == 2.0
-    assert ForecastNet(2, horizon=3, hidden_size=4, cell="gru", highway=5)(torch.randn(6, 8, 2)).shape == (6, 3, 1)
+    assert ForecastNet(input_size=2, horizon=3, hidden_size=4, cell="gru", highway=5)(torch.randn(6, 8, 2)).shape == (
+        6,
+        3,
+        1,
+    )
     with pytest.raises(InputError, match="model.quantiles"):
         Forecaster(loss="quantile", quantiles=[0.9, 0.1])
     # mse+quantile: output 0 is a separate mean forecast, the rest are the quantiles
@@ -56,7 +65,7 @@ def test_least_squares_highway_starts_as_the_linear_ar_fit():
     x = torch.randn(4000, 10, 2, generator=g)
     noise = 0.1 * torch.randn(4000, 2, generator=g)
     y = (0.6 * x[:, -1, 0] - 0.3 * x[:, -2, 0] + 0.5)[:, None] + noise  # (M, H=2)
-    net = ForecastNet(2, horizon=2, num_outputs=3, hidden_size=4, cell="gru", highway=3)
+    net = ForecastNet(input_size=2, horizon=2, num_outputs=3, hidden_size=4, cell="gru", highway=3)
     rmse = net.fit_highway(x, y[..., None], [0.1, 0.5, 0.9])
     assert rmse.tolist() == pytest.approx([0.1, 0.1], abs=0.01)
     w = net.highway.weight.view(2, 3, 3)  # (step, output, lag): oldest lag first
@@ -75,7 +84,8 @@ def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
         csv.writer(f).writerows([["y"]] + [[(t * 7) % 11 + 0.1 * t] for t in range(120)])
     dm = TimeSeriesDataModule(path=str(path), target="y", window=8, horizon=3, season=11, ar_order=4, batch_size=32)
     task = Forecaster(cell="gru", hidden_size=4, loss="quantile", quantiles=[0.1, 0.5, 0.9], calibrate=True)
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    logger = CSVLogger(tmp_path)  # the run folder the figure goes to
+    trainer = L.Trainer(max_epochs=1, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
     trainer.fit(task, dm)
     m = trainer.test(task, dm, verbose=False)[0]
@@ -92,7 +102,7 @@ def test_baselines_and_coverage_logged_beside_the_model(tmp_path):
     torch.testing.assert_close(
         rec["baselines"][:, 0, 0, 0], torch.from_numpy(dm.series[rec["position"] - 1, 0]).float()
     )
-    assert (tmp_path / "forecast_test.png").is_file()
+    assert (Path(logger.log_dir) / "forecast_test.png").is_file()
 
 
 def test_least_squares_highway_starts_fit_at_the_data_ar_baseline(tmp_path):
@@ -133,6 +143,56 @@ def test_lightning_weight_averaging_averages_the_network_built_from_the_data(tmp
     assert "net.head.weight" in averaged
     ckpt = torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)
     assert torch.equal(ckpt["state_dict"]["net.head.weight"], averaged["net.head.weight"])
+
+
+def test_without_a_logger_no_file_is_written_anywhere(tmp_path, monkeypatch):
+    """No logger means no run folder: the figure and the predictions are not written, not even into the cwd."""
+    monkeypatch.chdir(tmp_path)
+    dm = SineDataModule(length=200, val_size=20, test_size=40)
+    task = Forecaster(cell="gru", hidden_size=4)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path / "root")  # fmt: skip
+    trainer.fit(task, dm)
+    trainer.test(task, dm, verbose=False)
+    trainer.predict(task, dm)
+    assert task.test_records  # the figure had something to draw
+    assert [p for p in tmp_path.rglob("*") if p.suffix in (".png", ".csv")] == []
+    assert os.listdir(tmp_path) in ([], ["root"])
+
+
+def test_sizes_filled_from_the_data_land_in_the_checkpoint_and_the_logged_hparams(tmp_path):
+    dm = SineDataModule(length=200, val_size=20, test_size=40)
+    task = Forecaster(cell="gru", hidden_size=4)
+    assert not task.built  # sizes come from the data: no network until Lightning configures the model
+    logger = CSVLogger(tmp_path)
+    trainer = L.Trainer(max_epochs=1, logger=logger, enable_progress_bar=False, enable_model_summary=False,
+                        default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(task, dm)
+    spec = {"input_size": 1, "horizon": dm.spec()["horizon"], "num_targets": 1}
+    hp = torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)["hyper_parameters"]
+    assert {k: hp[k] for k in spec} == spec
+    logged = yaml.safe_load((Path(logger.log_dir) / "hparams.yaml").read_text())
+    assert {k: logged[k] for k in spec} == spec
+    again = Forecaster.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)
+    assert again.built  # every size is in the checkpoint: built at once
+    x = torch.randn(2, 8, 1)
+    torch.testing.assert_close(again.eval()(x), task.eval()(x))
+    with pytest.raises(InputError, match=r"model.horizon=7 is not allowed"):  # a size given by hand must agree
+        L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False).fit(
+            Forecaster(cell="gru", hidden_size=4, horizon=7), dm
+        )
+
+
+def test_settle_sizes_fills_checks_and_names_what_is_missing():
+    spec = {"input_size": 3, "horizon": 2}
+    assert settle_sizes(given={"input_size": None, "horizon": 2}, spec=spec, required=("input_size", "horizon")) == {
+        "input_size": 3
+    }
+    assert settle_sizes(given={}, spec={}, required=(), optional=("vocab",)) == {}  # optional: left empty
+    with pytest.raises(InputError, match=r"model.horizon=5 is not allowed: 2, the data's value"):
+        settle_sizes(given={"horizon": 5}, spec=spec, required=("horizon",))
+    with pytest.raises(InputError, match=r"model.num_targets is empty and the data module does not provide it"):
+        settle_sizes(given={}, spec=spec, required=("num_targets",))
 
 
 def test_sine_keeps_its_metric_keys(tmp_path):

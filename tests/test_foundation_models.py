@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -17,7 +20,9 @@ def test_scratch_matches_torch_rnn(num_layers, bidirectional, nonlinearity):
     ref = torch.nn.RNN(
         4, 6, num_layers=num_layers, nonlinearity=nonlinearity, batch_first=True, bidirectional=bidirectional
     )
-    mine = ScratchRNN(4, 6, num_layers=num_layers, nonlinearity=nonlinearity, bidirectional=bidirectional)
+    mine = ScratchRNN(
+        input_size=4, hidden_size=6, num_layers=num_layers, nonlinearity=nonlinearity, bidirectional=bidirectional
+    )
     mine.load_state_dict(ref.state_dict())  # same parameter names and shapes as nn.RNN
     x = torch.randn(3, 9, 4)
     h0 = torch.randn(num_layers * (2 if bidirectional else 1), 3, 6)
@@ -35,8 +40,8 @@ def test_scratch_matches_torch_rnn(num_layers, bidirectional, nonlinearity):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_scratch_with_lengths_matches_packed_rnn(bidirectional):
     torch.manual_seed(1)
-    a = RecurrentEncoder(3, 5, cell="rnn", num_layers=2, bidirectional=bidirectional)
-    b = RecurrentEncoder(3, 5, cell="scratch", num_layers=2, bidirectional=bidirectional)
+    a = RecurrentEncoder(input_size=3, hidden_size=5, cell="rnn", num_layers=2, bidirectional=bidirectional)
+    b = RecurrentEncoder(input_size=3, hidden_size=5, cell="scratch", num_layers=2, bidirectional=bidirectional)
     b.load_state_dict(a.state_dict())
     x, lengths = torch.randn(4, 7, 3), torch.tensor([7, 3, 1, 5])
     ra, rb = a(x, lengths), b(x, lengths)
@@ -47,7 +52,7 @@ def test_scratch_with_lengths_matches_packed_rnn(bidirectional):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_encoder_shapes_and_last_step(cell):
-    enc = RecurrentEncoder(3, 8, cell=cell, num_layers=2, bidirectional=True, dropout=0.1).eval()
+    enc = RecurrentEncoder(input_size=3, hidden_size=8, cell=cell, num_layers=2, bidirectional=True, dropout=0.1).eval()
     x = torch.randn(5, 6, 3)
     out = enc(x)
     assert out.outputs.shape == (5, 6, 16) and out.last.shape == (5, 16)
@@ -59,7 +64,7 @@ def test_encoder_shapes_and_last_step(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_state_carries_over(cell):
     """Encoding a sequence in two chunks, passing the state along, equals encoding it whole."""
-    enc = RecurrentEncoder(2, 4, cell=cell).eval()
+    enc = RecurrentEncoder(input_size=2, hidden_size=4, cell=cell).eval()
     x = torch.randn(3, 10, 2)
     whole = enc(x).outputs
     first = enc(x[:, :6])
@@ -82,15 +87,19 @@ def test_encoder_rejects_bad_arguments(kwargs, name):
         RecurrentEncoder(**args)
 
 
-# --- the scratch cell's fast paths against its readable eager loop (issue 8) ------------------------------------------
+# --- the scratch cell's fast paths against its readable eager loop ---------------------------------------------------
 @pytest.mark.parametrize("impl", ["fast", "script"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("masked, bidirectional", [(False, False), (True, False), (True, True)])
 def test_scratch_fast_paths_match_eager(impl, nonlinearity, masked, bidirectional):
     """Outputs, final states and every gradient (inputs, start state, weights) agree with the eager loop to 1e-5."""
     torch.manual_seed(0)
-    ref = ScratchRNN(3, 6, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, impl="eager")
-    fast = ScratchRNN(3, 6, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, impl=impl)
+    ref = ScratchRNN(
+        input_size=3, hidden_size=6, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, impl="eager"
+    )
+    fast = ScratchRNN(
+        input_size=3, hidden_size=6, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, impl=impl
+    )
     fast.load_state_dict(ref.state_dict())  # same parameter names: checkpoints of either load into the other
     x = torch.randn(4, 9, 3)
     h0 = torch.randn(2 * (2 if bidirectional else 1), 4, 6)
@@ -110,12 +119,12 @@ def test_scratch_fast_paths_match_eager(impl, nonlinearity, masked, bidirectiona
 
 def test_scratch_fast_path_is_the_default_and_learns():
     """The encoder's scratch cell runs the fast path by default; one SGD step on it lowers the loss like eager's."""
-    enc = RecurrentEncoder(2, 5, cell="scratch")
+    enc = RecurrentEncoder(input_size=2, hidden_size=5, cell="scratch")
     assert enc.rnn.impl == "fast"
     losses = {}
     for impl in ("eager", "fast"):
         torch.manual_seed(1)
-        model = RecurrentEncoder(2, 5, cell="scratch", scratch_impl=impl)
+        model = RecurrentEncoder(input_size=2, hidden_size=5, cell="scratch", scratch_impl=impl)
         x, target = torch.randn(8, 6, 2), torch.randn(8, 5)
         opt = torch.optim.SGD(model.parameters(), lr=0.5)
         before = torch.nn.functional.mse_loss(model(x).last, target)
@@ -128,4 +137,24 @@ def test_scratch_fast_path_is_the_default_and_learns():
 
 def test_scratch_rejects_unknown_impl():
     with pytest.raises(InputError, match="impl"):
-        ScratchRNN(3, 4, impl="cuda")
+        ScratchRNN(input_size=3, hidden_size=4, impl="cuda")
+
+
+def test_networks_take_keyword_arguments_only():
+    with pytest.raises(TypeError):
+        RecurrentEncoder(3, 4)
+    with pytest.raises(TypeError):
+        ForecastNet(3, 2)
+
+
+def test_only_the_scratch_cell_loads_the_scratch_code():
+    """The other cells' import closure leaves the lesson and its fast twin out; the scratch cell loads what it runs."""
+    probe = (
+        "import sys; from seqlit.models import RecurrentEncoder; import seqlit.tasks.forecaster; "
+        "RecurrentEncoder(input_size=2, hidden_size=3, cell='gru'); "
+        "print(sorted(m for m in sys.modules if 'scratch' in m)); "
+        "RecurrentEncoder(input_size=2, hidden_size=3, cell='scratch', scratch_impl='eager'); "
+        "print(sorted(m for m in sys.modules if 'scratch' in m))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[]", "['seqlit.models.scratch']"]

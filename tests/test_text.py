@@ -147,7 +147,7 @@ def test_split_layout_empty_bad_utf8_and_long_documents_are_counted(tmp_path: Pa
     assert dm.spec() == {"vocab_size": dm.tokenizer.vocab_size, "pad_id": 0, "num_classes": 2,
                          "label_names": ["neg", "pos"]}  # fmt: skip
     # a zero-length document never reaches pack_padded_sequence: every batch packs and encodes
-    encoder = RecurrentEncoder(4, 3, "gru")
+    encoder = RecurrentEncoder(input_size=4, hidden_size=3, cell="gru")
     for batch in dm.train_dataloader():
         assert int(batch["lengths"].min()) >= 1
         encoder(torch.randn(*batch["x"].shape, 4), batch["lengths"])

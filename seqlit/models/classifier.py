@@ -8,6 +8,7 @@ padded steps; so a sequence's prediction does not depend on how much padding its
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from seqlit.errors import InputError, require
@@ -16,7 +17,7 @@ from seqlit.models.pooling import Pooling
 
 
 class ClassifierNet(nn.Module):
-    """Sequences → class logits (B, num_outputs).
+    """Sequences → class logits (B, N), N = ``num_outputs``.
 
     Exactly one of ``input_size`` (float features per step) and ``vocab_size`` (token ids) is given.
 
@@ -35,6 +36,7 @@ class ClassifierNet(nn.Module):
 
     def __init__(
         self,
+        *,
         num_outputs: int,
         input_size: int | None = None,
         vocab_size: int | None = None,
@@ -70,20 +72,41 @@ class ClassifierNet(nn.Module):
             input_size = embedding_dim
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.encoder = RecurrentEncoder(
-            input_size, hidden_size, cell, num_layers, dropout, bidirectional, nonlinearity, gate_init, chrono_t_max
+            input_size=input_size,
+            hidden_size=hidden_size,
+            cell=cell,
+            num_layers=num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            nonlinearity=nonlinearity,
+            gate_init=gate_init,
+            chrono_t_max=chrono_t_max,
         )
-        self.pooling = Pooling(pooling)
+        self.pooling = Pooling(mode=pooling)
         self.head_dropout = nn.Dropout(head_dropout)
         self.head = nn.Linear(self.pooling.output_size(self.encoder.output_size), num_outputs)
 
+    @torch.no_grad()
+    def load_embedding(self, vectors: Tensor) -> None:
+        """Copy pretrained vectors (V, E) into the token embedding; the padding token stays a zero vector."""
+        if self.embedding is None:
+            raise InputError("embedding_vectors were given but this network reads float features, not token ids")
+        weight = self.embedding.weight  # (V, E)
+        vectors = torch.as_tensor(vectors, dtype=weight.dtype)
+        require(tuple(vectors.shape) == tuple(weight.shape), "embedding_vectors shape", tuple(vectors.shape),
+                f"{tuple(weight.shape)} (vocab_size, embedding_dim)")  # fmt: skip
+        weight.copy_(vectors)
+        if self.embedding.padding_idx is not None:
+            weight[self.embedding.padding_idx].zero_()
+
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """``x`` (B, T, C) floats or (B, T) token ids; ``lengths`` (B,) real steps → logits (B, num_outputs)."""
+        """``x`` (B, T, C) floats or (B, T) token ids; ``lengths`` (B,) real steps → logits (B, N)."""
         if self.embedding is not None:
             if x.is_floating_point():
                 raise InputError(f"x has dtype {x.dtype}: this model reads token ids (int64), not float features")
             x = self.embedding_dropout(self.embedding(x))  # (B, T) → (B, T, E)
         elif not x.is_floating_point():
             raise InputError(f"x has dtype {x.dtype}: this model reads float features (B, T, C), not token ids")
-        enc = self.encoder(x, lengths)  # outputs (B, T, D*H), last (B, D*H)
-        pooled = self.pooling(enc.outputs, enc.last, lengths)  # (B, P)
-        return self.head(self.head_dropout(pooled))  # (B, num_outputs)
+        enc = self.encoder(x, lengths)  # outputs (B, T, dirs*D), last (B, dirs*D)
+        pooled = self.pooling(enc.outputs, enc.last, lengths)  # (B, P): P = dirs*D, twice that for maxmean
+        return self.head(self.head_dropout(pooled))  # (B, N)

@@ -21,7 +21,6 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlit.errors import require
-from seqlit.models.scratch import ScratchRNN
 
 Cell = Literal["rnn", "lstm", "gru", "scratch"]  # the type configs see (LightningCLI reads the choices)
 CELLS: tuple[str, ...] = get_args(Cell)
@@ -31,9 +30,9 @@ State = Tensor | tuple[Tensor, Tensor]
 
 
 class EncoderOutput(NamedTuple):
-    outputs: Tensor  # (B, T, D*H), zeros past each sequence's length
-    last: Tensor  # (B, D*H): top layer's state at the last real step, forward and backward joined
-    state: State  # (L*D, B, H), or (h, c) for an LSTM
+    outputs: Tensor  # (B, T, dirs*D), zeros past each sequence's length
+    last: Tensor  # (B, dirs*D): top layer's state at the last real step, forward and backward joined
+    state: State  # (L*dirs, B, D), or (h, c) for an LSTM
 
 
 class RecurrentEncoder(nn.Module):
@@ -41,22 +40,23 @@ class RecurrentEncoder(nn.Module):
 
     Args:
         input_size: features per step (C).
-        hidden_size: units per layer and direction (H).
+        hidden_size: units per layer and direction (D).
         cell: ``rnn`` (Elman, torch), ``lstm``, ``gru``, or ``scratch`` (the Elman cell written out in Python).
         num_layers: stacked layers (L).
         dropout: dropout between stacked layers (ignored with one layer, as torch does).
-        bidirectional: also read each sequence backwards and join both directions (D = 2).
+        bidirectional: also read each sequence backwards and join both directions (dirs = 2).
         nonlinearity: ``tanh`` or ``relu``, for ``rnn`` and ``scratch`` only.
         gate_init: ``default`` (torch's) or ``chrono`` (gate biases for memories up to ``chrono_t_max`` steps long;
             ``lstm`` and ``gru`` only, the ungated ``rnn`` and ``scratch`` cells have no gate to set).
         chrono_t_max: the longest dependency ``chrono`` prepares for, usually the sequence length (at least 2).
         scratch_impl: how the ``scratch`` cell runs its time loop: ``fast`` (hand-written backward, the default),
-            ``eager`` (the readable reference), ``script`` or ``compile``; see :mod:`seqlit.models.scratch`. Every
-            choice has the same parameters and computes the same numbers, so it never matters to a checkpoint.
+            ``eager`` (the readable loop of :mod:`seqlit.models.scratch`), ``script`` or ``compile``. Every choice has
+            the same parameters and computes the same numbers, so it never matters to a checkpoint.
     """
 
     def __init__(
         self,
+        *,
         input_size: int,
         hidden_size: int = 128,
         cell: str = "lstm",
@@ -88,8 +88,10 @@ class RecurrentEncoder(nn.Module):
         dropout = dropout if num_layers > 1 else 0.0  # torch warns about inter-layer dropout on a single layer
         common = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional)
         if cell == "scratch":
+            from seqlit.models.scratch import ScratchRNN  # only this cell needs it: the others never load the lesson
+
             self.rnn: nn.Module = ScratchRNN(
-                input_size, hidden_size, nonlinearity=nonlinearity, impl=scratch_impl, **common
+                input_size=input_size, hidden_size=hidden_size, nonlinearity=nonlinearity, impl=scratch_impl, **common
             )
         elif cell == "rnn":
             self.rnn = nn.RNN(input_size, hidden_size, nonlinearity=nonlinearity, batch_first=True, **common)
@@ -101,18 +103,18 @@ class RecurrentEncoder(nn.Module):
     @torch.no_grad()
     def chrono_init(self, t_max: int) -> None:
         """Set the gate biases of every layer and direction for memories of 1 to ``t_max`` steps (chrono init)."""
-        H = self.hidden_size
+        D = self.hidden_size
         for name, bias in self.rnn.named_parameters():
             if name.startswith("bias_hh"):
                 # torch keeps an input-side and a hidden-side bias per gate that simply add: the ih side holds it all
-                bias[: 2 * H] = 0.0
+                bias[: 2 * D] = 0.0
             elif name.startswith("bias_ih"):
-                keep = torch.log(torch.empty(H).uniform_(1.0, t_max - 1.0))  # (H,): memory times of 1..T_max-1 steps
+                keep = torch.log(torch.empty(D).uniform_(1.0, t_max - 1.0))  # (D,): memory times of 1..T_max-1 steps
                 if self.cell == "lstm":  # gate order (i, f, g, o)
-                    bias[H : 2 * H] = keep  # forget gate
-                    bias[:H] = -keep  # input gate: a unit that remembers long lets little in
+                    bias[D : 2 * D] = keep  # forget gate
+                    bias[:D] = -keep  # input gate: a unit that remembers long lets little in
                 else:  # gru, gate order (r, z, n); h' = (1 - z) n + z h, so z is the gate that keeps
-                    bias[H : 2 * H] = keep
+                    bias[D : 2 * D] = keep
 
     @property
     def output_size(self) -> int:
@@ -122,17 +124,18 @@ class RecurrentEncoder(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> EncoderOutput:
         """Encode ``x`` (B, T, C); ``lengths`` (B,) of real steps, each in [1, T]; ``state`` to continue from."""
         T = x.shape[1]
-        if self.cell == "scratch":
-            outputs, h_n = self.rnn(x, state, lengths=lengths)
+        if self.cell == "scratch":  # masks padded steps itself: no packing
+            outputs, h_n = self.rnn(x, state, lengths=lengths)  # (B, T, dirs*D), (L*dirs, B, D)
             new_state: State = h_n
-        elif lengths is None:
-            outputs, new_state = self.rnn(x, state)
+        elif lengths is None:  # every step is real: the dense (fastest) path
+            outputs, new_state = self.rnn(x, state)  # (B, T, dirs*D)
         else:
             # pack_padded_sequence wants int64 lengths on the CPU; enforce_sorted=False keeps the batch order
             packed = pack_padded_sequence(x, lengths.cpu().long(), batch_first=True, enforce_sorted=False)
             packed_out, new_state = self.rnn(packed, state)
+            # back to (B, T, dirs*D), zeros past each length; total_length keeps T even if the longest is shorter
             outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
-        h_n = new_state[0] if isinstance(new_state, tuple) else new_state  # (L*D, B, H)
-        top = h_n[-self.directions :]  # the top layer's final state per direction: (D, B, H)
-        last = torch.cat(list(top), dim=-1)  # (B, D*H)
+        h_n = new_state[0] if isinstance(new_state, tuple) else new_state  # (L*dirs, B, D)
+        top = h_n[-self.directions :]  # the top layer's final state per direction: (dirs, B, D)
+        last = torch.cat(list(top), dim=-1)  # (B, dirs*D)
         return EncoderOutput(outputs, last, new_state)

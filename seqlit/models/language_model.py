@@ -26,18 +26,19 @@ class RecurrentLM(nn.Module):
 
     Args:
         vocab_size: tokens in the vocabulary, the unknown symbol included.
-        hidden_size: recurrent units per layer (H).
+        hidden_size: recurrent units per layer (D).
         cell: ``rnn``, ``lstm``, ``gru`` or ``scratch``.
         num_layers: stacked recurrent layers.
         embedding_dim: width of the token embedding (E); ``None`` means ``hidden_size``. A small E (say 64) makes the
             input side of every recurrent layer cheaper; characters need few dimensions.
         dropout: dropout on the embedding, between layers and before the output layer.
-        tie_weights: share one matrix between the embedding and the output layer (needs E = H).
+        tie_weights: share one matrix between the embedding and the output layer (needs E = D).
         nonlinearity: ``tanh`` or ``relu`` for ``rnn`` and ``scratch``.
     """
 
     def __init__(
         self,
+        *,
         vocab_size: int,
         hidden_size: int = 256,
         cell: str = "lstm",
@@ -60,15 +61,22 @@ class RecurrentLM(nn.Module):
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.drop = nn.Dropout(dropout)
-        self.encoder = RecurrentEncoder(embedding_dim, hidden_size, cell, num_layers, dropout, False, nonlinearity)
+        self.encoder = RecurrentEncoder(
+            input_size=embedding_dim,
+            hidden_size=hidden_size,
+            cell=cell,
+            num_layers=num_layers,
+            dropout=dropout,
+            nonlinearity=nonlinearity,
+        )
         self.head = nn.Linear(hidden_size, vocab_size)
-        if tie_weights:  # one (V, H) matrix reads tokens in and scores them out (Press & Wolf, 2017)
+        if tie_weights:  # one (V, D) matrix reads tokens in and scores them out (Press & Wolf, 2017)
             self.head.weight = self.embedding.weight
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Token ids (B, T) and an optional state to continue from → logits (B, T, V) and the state after step T."""
         emb = self.drop(self.embedding(ids))  # (B, T, E)
-        enc = self.encoder(emb, state=state)  # outputs (B, T, H)
+        enc = self.encoder(emb, state=state)  # outputs (B, T, D)
         return self.head(self.drop(enc.outputs)), enc.state  # (B, T, V)
 
     @torch.no_grad()

@@ -28,7 +28,7 @@ def step_mask(lengths: Tensor, T: int) -> Tensor:
 class Pooling(nn.Module):
     """Reduce step outputs (B, T, D) to (B, D), or (B, 2D) for ``maxmean``, ignoring padded steps."""
 
-    def __init__(self, mode: str = "last") -> None:
+    def __init__(self, *, mode: str = "last") -> None:
         super().__init__()
         require(mode in POOLINGS, "pooling", mode, f"one of {', '.join(POOLINGS)}")
         self.mode = mode

@@ -228,7 +228,8 @@ class SeqlitCLI(LightningCLI):
             self.after_test()
         if trainer.is_global_zero:
             run = run_dir(trainer)
-            print(f"TensorBoard run:  {run}   (tensorboard --logdir {run.parent.parent})")
+            if run is not None:  # None: no logger, so no run folder
+                print(f"TensorBoard run:  {run}   (tensorboard --logdir {run.parent.parent})")
             print(f"Best checkpoint:  {best}")
             if last is not None:
                 print(f"Last checkpoint:  {last}   (resume: --ckpt_path last)")
@@ -238,7 +239,9 @@ class SeqlitCLI(LightningCLI):
         trainer = self.trainer
         metrics = {k: finite_or_none(float(v)) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         if trainer.is_global_zero and metrics:
-            write_json(run_dir(trainer) / "test_metrics.json", metrics)  # a NaN metric is null: the file stays JSON
+            run = run_dir(trainer)
+            if run is not None:  # no logger, no run folder: nothing is written
+                write_json(run / "test_metrics.json", metrics)  # a NaN metric is null: the file stays JSON
 
 
 def main(args: list[str] | None = None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,7 +27,8 @@ from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import Cell
 from seqlit.models.pooling import PoolingMode
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask, data_spec
-from seqlit.tasks.outputs import PredictionWriter, publish_figure
+from seqlit.tasks.classifier_figures import ConfusionMatrixFigure
+from seqlit.tasks.outputs import PredictionWriter
 
 DEFAULT_EMBEDDING_DIM = 64  # used when embedding_dim is left empty and the data brings no pretrained vectors
 
@@ -66,8 +66,8 @@ class Classifier(SeqlitTask):
         label_names: a name per class, used in predictions; taken from the data (else ``"0"``, ``"1"``, ...).
     """
 
-    linked = ("num_classes",)
-    optional_linked = ("input_size", "vocab_size", "pad_id", "label_names")
+    required_sizes = ("num_classes",)
+    optional_sizes = ("input_size", "vocab_size", "pad_id", "label_names", "embedding_dim", "chrono_t_max")
 
     def __init__(
         self,
@@ -101,32 +101,39 @@ class Classifier(SeqlitTask):
         self.save_hyperparameters()
         require(loss in ("ce", "bce"), "model.loss", loss, "one of 'ce', 'bce'")
         require(0.0 <= label_smoothing < 1.0, "model.label_smoothing", label_smoothing, "a number in [0, 1)")
+        if gate_init == "chrono":  # chrono prepares memories as long as the sequences: by hand or the data's length
+            self.required_sizes = ("num_classes", "chrono_t_max")
         self.bayes_accuracy: float | None = None
         self._vectors_loaded = False
         self._predicted = 0  # rows predicted so far, the id of a sequence when the batch carries none
-        self.maybe_build()
+        self.build_if_sized()
 
     # --- building ---------------------------------------------------------------------------------------------------
-    def maybe_build(self) -> None:
-        """Build once the number of classes and the input kind (features or vocabulary) are known."""
+    def sizes_known(self) -> bool:
+        """Every required size, and the input kind: float features (input_size) or token ids (vocab_size)."""
         hp = self.hparams
-        self._built = False
-        sized = hp.get("input_size") is not None or hp.get("vocab_size") is not None
-        timed = hp.get("gate_init", "default") != "chrono" or hp.get("chrono_t_max") is not None
-        if hp.get("num_classes") is not None and sized and timed:
-            self.build()
-            self._built = True
+        return super().sizes_known() and (hp.get("input_size") is not None or hp.get("vocab_size") is not None)
 
-    def _set_hparam(self, name: str, value: Any) -> None:
-        """Record a value decided here in the hyperparameters, so the checkpoint rebuilds the same network."""
-        self.hparams[name] = value
-        self._hparams_initial[name] = value
+    def data_sizes(self, spec: dict[str, Any]) -> dict[str, Any]:
+        sizes = dict(spec)
+        vectors = spec.get("embedding_vectors")
+        if vectors is not None:  # pretrained vectors decide the embedding width
+            sizes["embedding_dim"] = int(vectors.shape[1])
+        chrono = self.hparams.get("gate_init") == "chrono" and self.hparams.get("chrono_t_max") is None
+        sizes["chrono_t_max"] = spec.get("seq_len") if chrono else None  # a hand-set horizon may differ from it
+        return sizes
+
+    @property
+    def label_names(self) -> list[str]:
+        """A name per class: the data's or the config's, else ``"0"``, ``"1"``, ..."""
+        names = self.hparams.get("label_names")
+        return list(names) if names is not None else [str(i) for i in range(self.hparams.num_classes)]
 
     def build(self) -> None:
         hp = self.hparams
-        k = hp.num_classes
-        require(k >= 2, "model.num_classes", k, "at least 2 classes")
-        require(hp.loss != "bce" or k == 2, "model.loss", hp.loss, f"'ce' for {k} classes ('bce' needs exactly 2)")
+        n = hp.num_classes
+        require(n >= 2, "model.num_classes", n, "at least 2 classes")
+        require(hp.loss != "bce" or n == 2, "model.loss", hp.loss, f"'ce' for {n} classes ('bce' needs exactly 2)")
         if hp.input_size is None and hp.vocab_size is None:
             raise InputError(
                 "model.input_size and model.vocab_size are both empty and the data module provides neither: "
@@ -137,18 +144,15 @@ class Classifier(SeqlitTask):
                 f"model.input_size={hp.input_size!r} and model.vocab_size={hp.vocab_size!r} are both set: "
                 "give input_size for float features or vocab_size for token ids, not both"
             )
-        if hp.vocab_size is not None and hp.embedding_dim is None:
-            self._set_hparam("embedding_dim", DEFAULT_EMBEDDING_DIM)
         names = hp.label_names
         require(
-            names is None or (len(names) == k and len(set(names)) == k),
+            names is None or (len(names) == n and len(set(names)) == n),
             "model.label_names",
             names,
-            f"{k} distinct names, one per class",
+            f"{n} distinct names, one per class",
         )
-        self.label_names: list[str] = list(names) if names is not None else [str(i) for i in range(k)]
         self.net = ClassifierNet(
-            num_outputs=1 if hp.loss == "bce" else k,
+            num_outputs=1 if hp.loss == "bce" else n,  # one logit for BCE
             input_size=hp.input_size,
             vocab_size=hp.vocab_size,
             pad_id=hp.pad_id,
@@ -162,64 +166,27 @@ class Classifier(SeqlitTask):
             nonlinearity=hp.nonlinearity,
             pooling=hp.pooling,
             head_dropout=hp.head_dropout,
-            gate_init=hp.get("gate_init", "default"),
+            gate_init=hp.get("gate_init", "default"),  # absent from checkpoints older than the option
             chrono_t_max=hp.get("chrono_t_max"),
         )
         if self.net.embedding is not None and hp.freeze_embedding:
             self.net.embedding.weight.requires_grad_(False)
         metrics = MetricCollection(
-            {"acc": MulticlassAccuracy(k, average="micro"), "f1": MulticlassF1Score(k, average="macro")}
+            {"acc": MulticlassAccuracy(n, average="micro"), "f1": MulticlassF1Score(n, average="macro")}
         )
         # "train" cannot be a ModuleDict key (nn.Module.train exists), hence the suffix
         self.metrics = nn.ModuleDict({f"{s}_": metrics.clone(prefix=f"{s}/") for s in ("train", "val", "test")})
-        self.auroc = nn.ModuleDict({f"{s}_": BinaryAUROC() for s in ("val", "test")}) if k == 2 else None
-        self.confusion = MulticlassConfusionMatrix(k)
+        self.auroc = nn.ModuleDict({f"{s}_": BinaryAUROC() for s in ("val", "test")}) if n == 2 else None
+        self.confusion = MulticlassConfusionMatrix(n)
 
-    def setup(self, stage: str) -> None:
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
-        spec = data_spec(datamodule)
-        vectors = spec.get("embedding_vectors")
-        if vectors is not None and not self._built:
-            # the pretrained vectors decide the embedding width unless it was set by hand
-            width = int(vectors.shape[1])
-            if self.hparams.embedding_dim is None:
-                self._set_hparam("embedding_dim", width)
-            require(
-                self.hparams.embedding_dim == width,
-                "model.embedding_dim",
-                self.hparams.embedding_dim,
-                f"{width}, the width of the data's pretrained embedding vectors (or leave it empty)",
-            )
-        if self.hparams.get("gate_init") == "chrono" and self.hparams.get("chrono_t_max") is None and not self._built:
-            # chrono prepares memories as long as the sequences: take their length from the data
-            t_max = spec.get("seq_len")
-            if t_max is None:
-                raise InputError(
-                    "model.chrono_t_max is empty and the data module does not tell its sequence length: "
-                    "set model.chrono_t_max (the longest dependency to remember) or use gate_init: default"
-                )
-            self._set_hparam("chrono_t_max", int(t_max))
-        super().setup(stage)
-        if vectors is not None and stage == "fit" and not self._vectors_loaded:
-            self.load_embedding_vectors(vectors)
-
-    def load_embedding_vectors(self, vectors: Tensor) -> None:
-        """Copy pretrained vectors (V, E) into the embedding (at the start of training; a checkpoint then overrides)."""
-        emb = self.net.embedding
-        if emb is None:
-            raise InputError("the data module provides embedding_vectors but the model reads float features")
-        vectors = torch.as_tensor(vectors, dtype=emb.weight.dtype)
-        require(
-            tuple(vectors.shape) == tuple(emb.weight.shape),
-            "embedding_vectors shape",
-            tuple(vectors.shape),
-            f"{tuple(emb.weight.shape)} (vocab_size, embedding_dim)",
-        )
-        with torch.no_grad():
-            emb.weight.copy_(vectors)
-            if emb.padding_idx is not None:
-                emb.weight[emb.padding_idx].zero_()  # the padding token stays a zero vector
-        self._vectors_loaded = True
+    def configure_model(self) -> None:
+        super().configure_model()
+        # at the start of training only, before a resumed fit restores its weights; a checkpoint then overrides them
+        if self.fitting() and not self._vectors_loaded:
+            vectors = data_spec(self.trainer.datamodule).get("embedding_vectors")
+            if vectors is not None:
+                self.net.load_embedding(vectors)
+                self._vectors_loaded = True
 
     def apply_spec(self, spec: dict[str, Any]) -> None:
         bayes = spec.get("bayes_accuracy")
@@ -227,11 +194,11 @@ class Classifier(SeqlitTask):
 
     # --- computing --------------------------------------------------------------------------------------------------
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Features (B, T, C) or token ids (B, T), optional lengths (B,) → logits (B, K), or (B, 1) with ``bce``."""
+        """Features (B, T, C) or token ids (B, T), optional lengths (B,) → logits (B, N), or (B, 1) with ``bce``."""
         return self.net(x, lengths)
 
     def probabilities(self, logits: Tensor) -> Tensor:
-        """Logits → class probabilities (B, K); a single BCE logit gives [1 - p, p]."""
+        """Logits → class probabilities (B, N); a single BCE logit gives [1 - p, p]."""
         if self.hparams.loss == "bce":
             p = torch.sigmoid(logits[:, 0])  # (B,)
             return torch.stack([1 - p, p], dim=1)  # (B, 2)
@@ -246,19 +213,19 @@ class Classifier(SeqlitTask):
 
     def _check_labels(self, y: Tensor, stage: str) -> None:
         # a label out of range would otherwise surface as an index error deep inside the loss or the metrics
-        k = self.hparams.num_classes
+        n = self.hparams.num_classes
         lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= k:
+        if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi
-            raise InputError(f"{stage} label={bad} is not allowed: class ids must be in [0, {k}) for {k} classes")
+            raise InputError(f"{stage} label={bad} is not allowed: class ids must be in [0, {n}) for {n} classes")
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x, y, lengths = batch["x"], batch["y"], batch.get("lengths")
         self._check_labels(y, stage)
-        logits = self(x, lengths)  # (B, K) or (B, 1)
+        logits = self(x, lengths)  # (B, N) or (B, 1)
         loss = self.loss_fn(logits, y)
         self.log_loss(stage, loss, len(y))
-        probs = self.probabilities(logits.detach())  # (B, K)
+        probs = self.probabilities(logits.detach())  # (B, N)
         # metrics are updated every step and logged once per epoch (_log_epoch_metrics): logging a torchmetrics
         # object from every step costs Lightning ~1 ms of bookkeeping per metric and step, for the same epoch value
         self.metrics[f"{stage}_"].update(probs, y)
@@ -303,7 +270,7 @@ class Classifier(SeqlitTask):
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         """One row per sequence: its id, the predicted label, that label's probability, and every class probability."""
-        probs = self.probabilities(self(batch["x"], batch.get("lengths"))).cpu()  # (B, K)
+        probs = self.probabilities(self(batch["x"], batch.get("lengths"))).cpu()  # (B, N)
         confidence, pred = probs.max(dim=-1)
         n = len(probs)
         ids = batch["id"].cpu() if "id" in batch else torch.arange(self._predicted, self._predicted + n)
@@ -319,39 +286,3 @@ class Classifier(SeqlitTask):
 
     def configure_callbacks(self) -> list:
         return [PredictionWriter(), ConfusionMatrixFigure()]
-
-
-class ConfusionMatrixFigure(L.Callback):
-    """At test end, draw the test confusion matrix (rows: true class, columns: predicted); log it and save a PNG."""
-
-    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        confusion = getattr(pl_module, "confusion", None)
-        if confusion is None or not confusion.update_called:
-            return
-        counts = confusion.compute().cpu()  # (K, K), summed over processes by torchmetrics
-        if trainer.global_rank != 0:
-            return
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display on servers; must precede pyplot
-        import matplotlib.pyplot as plt
-
-        names = list(getattr(pl_module, "label_names", [str(i) for i in range(len(counts))]))
-        k = len(names)
-        share = counts.double() / counts.sum(dim=1, keepdim=True).clamp(min=1)  # colour: fraction of each true class
-        size = min(12.0, 3.0 + 0.6 * k)
-        fig, ax = plt.subplots(figsize=(size, size * 0.85))
-        image = ax.imshow(share.numpy(), cmap="Blues", vmin=0.0, vmax=1.0)
-        fig.colorbar(image, ax=ax, label="share of the true class")
-        if k <= 20:  # beyond that the numbers no longer fit in the cells
-            for i in range(k):
-                for j in range(k):
-                    colour = "white" if share[i, j] > 0.5 else "black"
-                    ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=8)
-        ax.set_xticks(range(k), names, rotation=45 if k > 6 else 0, ha="right" if k > 6 else "center")
-        ax.set_yticks(range(k), names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        accuracy = float(counts.diag().sum() / counts.sum().clamp(min=1))
-        ax.set_title(f"Test confusion matrix (accuracy {accuracy:.3f})")
-        publish_figure(trainer, fig, "test/confusion_matrix", "confusion_matrix_test.png")

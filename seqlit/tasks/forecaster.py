@@ -16,21 +16,15 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import (
-    MeanAbsoluteError,
-    MeanMetric,
-    MeanSquaredError,
-    MetricCollection,
-    SymmetricMeanAbsolutePercentageError,
-)
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, SymmetricMeanAbsolutePercentageError
 
-from seqlit.errors import InputError, require
+from seqlit.errors import require
 from seqlit.models.encoder import Cell
-from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
+from seqlit.models.forecaster import ForecastNet, conformal_margin, forecast_loss, interval_coverage, split_quantiles
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import ForecastFigure, PredictionWriter
-
-STAGES = ("train", "val", "test")
+from seqlit.tasks.forecast_outputs import ForecastFigure, prediction_rows
+from seqlit.tasks.outputs import PredictionWriter
 
 
 class Forecaster(SeqlitTask):
@@ -65,8 +59,8 @@ class Forecaster(SeqlitTask):
             for metrics and predictions; taken from the data when left empty.
     """
 
-    linked = ("input_size", "horizon", "num_targets")
-    optional_linked = ("target_transform",)
+    required_sizes = ("input_size", "horizon", "num_targets")
+    optional_sizes = ("target_transform",)
 
     def __init__(
         self,
@@ -107,7 +101,6 @@ class Forecaster(SeqlitTask):
             "levels strictly increasing inside (0, 1), such as [0.1, 0.5, 0.9]",
         )
         self.save_hyperparameters()
-        self.loss_fn = nn.MSELoss() if loss == "mse" else nn.L1Loss()
         self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
         self.probabilistic = loss in ("quantile", "mse+quantile")
         self.num_quantiles = len(quantiles) if self.probabilistic else 1
@@ -122,17 +115,13 @@ class Forecaster(SeqlitTask):
         self.target_names: list[str] = []
         self.set_baselines([])
         self.test_records: list[dict[str, Tensor]] = []
-        self.maybe_build()
+        self.build_if_sized()
 
     @staticmethod
     def _metric_set(prefix: str) -> MetricCollection:
         """The metrics every forecast (the model's and each baseline's) is scored with, in data units."""
-        metrics = {
-            "mse": MeanSquaredError(),
-            "rmse": MeanSquaredError(squared=False),
-            "mae": MeanAbsoluteError(),
-            "smape": SymmetricMeanAbsolutePercentageError(),
-        }
+        metrics = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError(),
+                   "smape": SymmetricMeanAbsolutePercentageError()}  # fmt: skip
         return MetricCollection(metrics, prefix=prefix)
 
     def set_baselines(self, names: list[str]) -> None:
@@ -148,17 +137,17 @@ class Forecaster(SeqlitTask):
     def build(self) -> None:
         hp = self.hparams
         self.net = ForecastNet(
-            hp.input_size,
-            hp.horizon,
-            hp.num_targets,
-            self.num_outputs,
-            hp.hidden_size,
-            hp.cell,
-            hp.num_layers,
-            hp.dropout,
-            hp.bidirectional,
-            hp.nonlinearity,
-            hp.get("highway", 0),
+            input_size=hp.input_size,
+            horizon=hp.horizon,
+            num_targets=hp.num_targets,
+            num_outputs=self.num_outputs,
+            hidden_size=hp.hidden_size,
+            cell=hp.cell,
+            num_layers=hp.num_layers,
+            dropout=hp.dropout,
+            bidirectional=hp.bidirectional,
+            nonlinearity=hp.nonlinearity,
+            highway=hp.get("highway", 0),  # absent from checkpoints older than the option
         )
         # scaling of the targets, so metrics and predictions come out in the data's own units; buffers travel
         # inside the checkpoint
@@ -181,10 +170,10 @@ class Forecaster(SeqlitTask):
             self.set_baselines(spec["baseline_names"])
         self.target_names = spec.get("target_names") or [f"y{k}" for k in range(self.hparams.num_targets)]
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        # a resumed fit gets its weights back from the checkpoint after this, so fitting here is always safe
-        if stage == "fit" and self.hparams.get("highway_init") == "least_squares":
+    def configure_model(self) -> None:
+        super().configure_model()
+        # a resumed fit gets its weights back from the checkpoint after this hook, so fitting here is always safe
+        if self.fitting() and self.hparams.get("highway_init") == "least_squares":
             self._fit_highway()
 
     def _fit_highway(self) -> None:
@@ -194,9 +183,8 @@ class Forecaster(SeqlitTask):
         process when it wraps the model, after this hook, so all start alike.
         """
         datamodule = self.trainer.datamodule
-        if datamodule is None:
-            raise InputError("model.highway_init='least_squares' needs a data module to fit on (trainer.fit(model, "
-                             "datamodule=...)); use 'random' with bare dataloaders")  # fmt: skip
+        require(datamodule is not None, "model.highway_init", "least_squares",
+                "'random' with bare dataloaders: the fit needs a data module's training windows")  # fmt: skip
         batches = list(datamodule.train_dataloader())
         x = torch.cat([b["x"] for b in batches])
         y = torch.cat([b["y"] for b in batches])
@@ -217,16 +205,13 @@ class Forecaster(SeqlitTask):
             return out, None
         if self.num_outputs == 1:
             out = out.unsqueeze(-1)  # ForecastNet drops a trailing axis of one output
-        mean, out = (out[..., 0], out[..., 1:]) if self.hparams.loss == "mse+quantile" else (None, out)
-        # sorting removes quantile crossing (a lower level above a higher one) without changing the loss's minimiser
-        quantiles = out.sort(dim=-1).values
-        point = quantiles[..., self.point_index] if mean is None else mean
-        if adjust and hasattr(self, "interval_margin") and self.num_quantiles > 1:
-            quantiles = quantiles.clone()
-            quantiles[..., 0] -= self.interval_margin
-            quantiles[..., -1] += self.interval_margin
-            quantiles = quantiles.sort(dim=-1).values  # a negative margin must not cross the inner levels
-        return point, quantiles
+        margin = getattr(self, "interval_margin", None) if adjust else None  # (H, K) once calibrated
+        mean_first = self.hparams.loss == "mse+quantile"  # output 0 is then a separate mean forecast
+        return split_quantiles(out, mean_first=mean_first, point_index=self.point_index, margin=margin)
+
+    def unscale_quantiles(self, quantiles: Tensor) -> Tensor:
+        """Scaled quantiles (B, H, K, Q) → the data's units; :meth:`unscale` acts on the last axis (K)."""
+        return self.unscale(quantiles.movedim(-1, 0)).movedim(0, -1)
 
     def unscale(self, v: Tensor) -> Tensor:
         """Scaled targets (..., K) → the data's units (undoing the scaler, then any target transform)."""
@@ -239,12 +224,9 @@ class Forecaster(SeqlitTask):
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x, y = batch["x"], batch["y"]
         out = self(x)  # (B, H, K) or (B, H, K, Q)
-        if self.hparams.loss == "quantile":
-            loss = pinball_loss(out if self.num_outputs > 1 else out.unsqueeze(-1), y, self.levels)
-        elif self.hparams.loss == "mse+quantile":  # a mean forecast (output 0) beside the quantiles
-            loss = nn.functional.mse_loss(out[..., 0], y) + pinball_loss(out[..., 1:], y, self.levels)
-        else:
-            loss = self.loss_fn(out, y)
+        loss = forecast_loss(
+            out if out.dim() == 4 else out.unsqueeze(-1), y, loss=self.hparams.loss, levels=self.levels
+        )
         self.log_loss(stage, loss, len(x))
         if stage == "train":  # metrics in data units only where they are reported, not on the hot path
             return loss
@@ -257,24 +239,24 @@ class Forecaster(SeqlitTask):
         # metrics are updated every step and logged once per epoch (_log_epoch_metrics): logging a torchmetrics
         # object from every step costs Lightning ~1 ms of bookkeeping per metric and step, for the same epoch value
         self.metrics[f"{stage}_"].update(pred_u, y_u)
-        refs = self._baselines(batch)  # (B, NB, H, K) in data units
+        refs = self.baseline_forecasts(batch)  # (B, NB, H, K) in data units
         for i, name in enumerate(self.baseline_names):
             self.baseline_metrics[f"{stage}_"][name].update(refs[:, i].contiguous(), y_u)
         record = {"position": batch["position"].cpu(), "pred": pred_u.cpu(), "y": y_u.cpu(), "baselines": refs.cpu()}
         if quantiles is not None:
-            q_u = self.unscale(quantiles.movedim(-1, 0)).movedim(0, -1)  # unscale acts on the last axis (K)
+            q_u = self.unscale_quantiles(quantiles)
             self.coverage[f"{stage}_"].update(interval_coverage(q_u[..., 0], q_u[..., -1], y_u), weight=y_u.numel())
             record["quantiles"] = q_u.cpu()
         if stage == "test":
             self.test_records.append(record)
         return loss
 
-    def _baselines(self, batch: dict[str, Tensor]) -> Tensor:
+    def baseline_forecasts(self, batch: dict[str, Tensor]) -> Tensor:
         """The batch's baseline forecasts (B, NB, H, K) in data units; persistence from the window when it has none."""
         if "baselines" in batch:
             return batch["baselines"]  # already in data units
-        k, horizon = self.hparams.num_targets, batch["y"].shape[1]
-        return self.unscale(batch["x"][:, -1:, :k]).expand(-1, horizon, -1).unsqueeze(1)  # repeat the last value
+        K, H = self.hparams.num_targets, batch["y"].shape[1]  # the targets are the window's first K features
+        return self.unscale(batch["x"][:, -1:, :K]).expand(-1, H, -1).unsqueeze(1)  # repeat the last value
 
     def on_test_epoch_start(self) -> None:
         self.test_records = []
@@ -302,42 +284,17 @@ class Forecaster(SeqlitTask):
 
     def on_validation_epoch_end(self) -> None:
         if self._scores and not self.trainer.sanity_checking:
-            scores = torch.cat(self._scores)  # (M, H, K)
-            nominal = float(self.levels[-1] - self.levels[0])
-            level = min(1.0, nominal * (1 + 1 / len(scores)))  # the finite-sample correction of split conformal
-            self.interval_margin.copy_(torch.quantile(scores, level, dim=0))
+            nominal = float(self.levels[-1] - self.levels[0])  # the share the interval is meant to cover
+            self.interval_margin.copy_(conformal_margin(torch.cat(self._scores), nominal=nominal))
         self._log_epoch_metrics("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
-        """One row per window and horizon step: position in the series (and its time, when the data has a time
-        column), step ahead, prediction, quantiles, target (empty where unknown: the future) and the baselines."""
-        pred, quantiles = self.point_and_quantiles(self(batch["x"]))
-        pred = self.unscale(pred)  # (B, H, K)
-        y = self.unscale(batch["y"])
-        refs = self._baselines(batch)  # (B, NB, H, K)
-        B, H, K = pred.shape
-        steps = torch.arange(1, H + 1).repeat(B)  # (B*H,)
-        positions = batch["position"].cpu().repeat_interleave(H) + steps - 1
-        rows: dict[str, Any] = {"position": positions}
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
-        if hasattr(datamodule, "time_labels"):
-            rows["time"] = datamodule.time_labels(positions.numpy())
-        rows["step"] = steps
-        names = self.target_names if K > 1 else [""]
-        for k, name in enumerate(names):
-            suffix = f"_{name}" if name else ""
-            rows[f"prediction{suffix}"] = pred[..., k].reshape(-1).cpu()
-            if quantiles is not None:
-                q_u = self.unscale(quantiles.movedim(-1, 0)).movedim(0, -1)  # (B, H, K, Q) in data units
-                for i, level in enumerate(self.levels.tolist()):
-                    rows[f"q{level:g}{suffix}"] = q_u[..., k, i].reshape(-1).cpu()
-            rows[f"target{suffix}"] = y[..., k].reshape(-1).cpu()
-            for i, base in enumerate(self.baseline_names):
-                rows[f"{base}{suffix}"] = refs[:, i, :, k].reshape(-1).cpu()
-        return rows
+        """One row per window and horizon step (see :func:`~seqlit.tasks.forecast_outputs.prediction_rows`)."""
+        pred, quantiles = self.point_and_quantiles(self(batch["x"]))  # (B, H, K), (B, H, K, Q) or None
+        return prediction_rows(self, batch, pred, quantiles)
 
     def configure_callbacks(self) -> list:
         return [PredictionWriter(), ForecastFigure()]

@@ -29,7 +29,7 @@ from seqlit.errors import require
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import _gather, run_dir
+from seqlit.tasks.outputs import gather, write_text
 from seqlit.vocab import check_generation, decode, encode
 
 
@@ -57,8 +57,8 @@ class LanguageModel(SeqlitTask):
         vocab: the vocabulary, index 0 (the empty string) being the unknown symbol; taken from the data when left empty.
     """
 
-    linked = ("vocab_size",)
-    optional_linked = ("vocab",)
+    required_sizes = ("vocab_size",)
+    optional_sizes = ("vocab",)
 
     def __init__(
         self,
@@ -92,12 +92,12 @@ class LanguageModel(SeqlitTask):
         self.test_loss = MeanMetric()
         self._state: dict[str, State | None] = {"train": None, "val": None, "test": None}
         self.last_sample: str | None = None
-        self.maybe_build()
+        self.build_if_sized()
 
     def build(self) -> None:
         hp = self.hparams
         keys = ("hidden_size", "cell", "num_layers", "embedding_dim", "dropout", "tie_weights", "nonlinearity")
-        self.net = RecurrentLM(hp.vocab_size, **{k: hp[k] for k in keys})
+        self.net = RecurrentLM(vocab_size=hp.vocab_size, **{k: hp[k] for k in keys})
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Ids (B, T) → logits (B, T, V) and the state after the last step."""
@@ -120,11 +120,13 @@ class LanguageModel(SeqlitTask):
             self._state[stage] = detach_state(state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))  # nats per character
         if stage == "train":
-            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=y.numel())
-            self.log("train/bpc", loss / math.log(2), on_step=True, on_epoch=False, batch_size=y.numel())
-        else:
+            self.log_loss(stage, loss, y.numel())  # weighted by characters, not sequences
+        else:  # the epoch's mean loss, from which bpc and perplexity follow (_log_epoch)
             getattr(self, f"{stage}_loss").update(loss.detach(), weight=y.numel())
         return loss
+
+    def step_extras(self, loss: Tensor) -> dict[str, Tensor]:
+        return {"train/bpc": loss / math.log(2)}  # bits per character
 
     def on_train_epoch_start(self) -> None:
         self._state["train"] = None
@@ -240,16 +242,14 @@ class GeneratedTextWriter(BasePredictionWriter):
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
         samples = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
-        samples = [s for rank in _gather(trainer, samples) for s in rank]
+        samples = [s for rank in gather(trainer, samples) for s in rank]
         if trainer.global_rank != 0 or not samples:
             return
         if len(samples) == 1:
             body = samples[0]["text"]
         else:  # a header per sample, so several of them stay apart
             body = "\n\n".join(f"----- sample {i} (seed {s['seed']}) -----\n{s['text']}" for i, s in enumerate(samples))
-        path = run_dir(trainer) / self.filename
-        tmp = path.with_suffix(".tmp")  # write then rename: never a half-written file
-        tmp.write_text(body + "\n", encoding="utf-8")
-        tmp.replace(path)
+        path = write_text(trainer, self.filename, body + "\n")
         print(body)
-        print(f"Generated text: {path}")
+        if path is not None:
+            print(f"Generated text: {path}")
