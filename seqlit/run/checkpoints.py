@@ -37,6 +37,9 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file; all mean the same to a user
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if first.startswith("Weights only load failed"):  # torch's advice on weights_only misleads here: say what it is
+            head = path.read_bytes()[:2]
+            first = "not a PyTorch file" if head not in (b"PK", b"\x80\x02") else "it holds code, not only data"
         raise InputError(f"ckpt_path={str(path)!r} is not a readable checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise InputError(f"ckpt_path={str(path)!r} is not a Lightning checkpoint (no state_dict inside)")

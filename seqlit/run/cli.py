@@ -23,6 +23,7 @@ config's ``trainer`` section, so the YAML file is the whole recipe.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -57,6 +58,13 @@ class SeqlitParser(LightningArgumentParser):
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:  # jsonargparse is probing alternatives: let it handle the exception itself
             super().error(message, ex)
+        missing = re.search(r"arguments are required: (fit|validate|test|predict)\.model\b", message)
+        if missing:  # no config and no checkpoint: the user never heard of "predict.model"; say what to give
+            sub = missing.group(1)
+            given = "a checkpoint (--ckpt_path PATH, or best|last with --experiment NAME) or " if sub != "fit" else ""
+            message = f"{sub} needs {given}a config (--config configs/NAME.yaml) that names the model"
+            sys.stderr.write(f"seqlit: error: {message}  (see: seqlit {sub} --help)\n")
+            self.exit(2)
         sys.stderr.write(f"seqlit: error: {condense_parse_error(message)}  (see: seqlit <subcommand> --help)\n")
         self.exit(2)
 

@@ -185,6 +185,8 @@ class SyntheticDataModule(L.LightningDataModule):
         require(batch_size >= 1, "batch_size", batch_size, "at least 1")
         require(num_workers >= 0, "num_workers", num_workers, "0 or more")
         require(val_size >= 0 and test_size >= 1, "val_size, test_size", (val_size, test_size), "val >= 0, test >= 1")
+        # seq_len first: a bad seq_len would otherwise be reported as a bad crop_min_length
+        require(seq_len >= 1, "seq_len", seq_len, "at least 1 step (sequences of length zero cannot be classified)")
         if crop_min_length is not None:
             lowest = signal_start + signal_length if mode == "patterns" else 1
             require(
@@ -297,6 +299,15 @@ class SyntheticDataModule(L.LightningDataModule):
         require(len(y) > 0, "path", hp.path, "a file with at least one sequence")
         present = int(y.max()) + 1  # the classes the file's labels reach
         check_classification("file", x, y, lengths, self.num_classes if self.num_classes is not None else present)
+        # NaN or inf in the inputs (or float64 values beyond float32's range, inf once cast) would train to NaN
+        valid = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+        bad = (~torch.isfinite(x)).any(dim=-1) & valid
+        if bool(bad.any()):
+            i, t = (int(v) for v in bad.nonzero()[0])
+            raise InputError(
+                f"path={hp.path!r}: x[{i}, {t}] holds {arrays['x'][i, t].tolist()}: inputs need finite numbers up to "
+                f"{float(torch.finfo(torch.float32).max):.3g} (float32)"
+            )
         if self.num_classes is None:
             self.num_classes = present
         require(

@@ -34,13 +34,24 @@ TIME_FORMATS = (
 )  # fmt: skip
 BASELINES = ("persistence", "seasonal_naive", "ar")
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def read_csv(path: str, delimiter: str) -> tuple[list[str], list[list[str]]]:
     """Header and data rows of a CSV file (cells stripped); a missing, empty or ragged file is an InputError."""
     file = Path(path)
     require(file.is_file(), "data.path", path, "an existing CSV file with a header row")
-    with file.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets often write a BOM
-        rows = [[c.strip() for c in r] for r in csv.reader(f, delimiter=delimiter) if r]  # skip blank lines
+    # a file in another encoding (or not text at all) fails inside the reader; name the file, not the codec
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: spreadsheets often write a BOM
+            rows = [[c.strip() for c in r] for r in csv.reader(f, delimiter=delimiter) if r]  # skip blank lines
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"data.path={path!r} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}): "
+            "save the CSV as UTF-8"
+        ) from None
+    except csv.Error as err:  # NUL bytes: a binary file, or UTF-16 text
+        raise InputError(f"data.path={path!r} is not a text CSV file ({err}): save it as UTF-8 text") from None
     require(len(rows) >= 2, "data.path", path, "a CSV file with a header row and at least one data row")
     header, body = rows[0], rows[1:]
     for i, row in enumerate(body):
@@ -63,6 +74,11 @@ def parse_numbers(cells: list[str], column: str) -> np.ndarray:
             out[i] = float(cell)
         except ValueError:
             out[i] = np.inf
+        if np.isfinite(out[i]) and abs(out[i]) > FLOAT32_MAX:  # training runs in float32: this would become inf
+            raise InputError(
+                f"column {column!r} has the value {cell!r} in data row {i + 1}: numeric columns need magnitudes up to "
+                f"{FLOAT32_MAX:.3g} (float32); rescale the column"
+            )
         if not np.isfinite(out[i]):
             raise InputError(
                 f"column {column!r} has the non-numeric value {cell!r} in data row {i + 1}: numeric columns need "

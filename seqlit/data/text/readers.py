@@ -151,7 +151,14 @@ def read_predict(path: Path) -> tuple[RawDocs, list[int]]:
     if path.suffix in TABLE_SUFFIXES:
         raise InputError(f"data.predict_path={str(path)!r}: use read_table for {path.suffix} files")
     text, bad = read_text(path)
-    docs, ids = RawDocs(not_utf8=int(bad)), []
+    # one document per line: a binary or UTF-16 file would become thousands of garbage documents, so refuse it
+    require(
+        not bad and "\x00" not in text,
+        "data.predict_path",
+        str(path),
+        "a UTF-8 text file (this one is binary or in another encoding)",
+    )
+    docs, ids = RawDocs(), []
     for n, line in enumerate(text.splitlines()):
         if line.strip():
             docs.texts.append(line)

@@ -1,0 +1,409 @@
+"""Hostile input, table-driven: every task and the command itself against wrong values, broken configs, checkpoints and
+data files, unwritable or odd output folders, signals and two commands at once.
+
+Each refused case must exit non-zero with exactly one ``seqlit: error:`` line naming what was wrong, print no
+traceback, and leave every file that was in the working folder (which holds one real fitted run per task family)
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import os
+import random
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from fnmatch import fnmatch
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import CONFIGS, QUIET
+
+from seqlit import __version__
+from seqlit.run.entry import main as seqlit_entry
+
+# --- one tiny fit per task family, shared by every case --------------------------------------------------------------
+SINE = ["--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--experiment", "sine_gru",
+        "--data.length", "240", "--data.val_size", "40", "--data.test_size", "60", "--data.window", "8",
+        "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
+CSV = ["--config", str(CONFIGS / "csv_gru.yaml"), "--data.path", "weather.csv", "--data.target", "Temp",
+       "--data.time_column", "Date", "--trainer.max_epochs", "1", "--model.hidden_size", "4", "--data.window", "8",
+       "--data.horizon", "3", "--data.season", "7", "--data.ar_order", "4", "--data.batch_size", "64", *QUIET]  # fmt: skip
+SYNTH = ["--config", str(CONFIGS / "synth_gru.yaml"), "--data.train_size", "64", "--data.val_size", "32",
+         "--data.test_size", "32", "--data.batch_size", "32", "--data.seq_len", "12", "--model.hidden_size", "8",
+         "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
+NPZ = ["--config", str(CONFIGS / "synth_gru.yaml"), "--experiment", "npz", "--data.mode", "file", "--data.path",
+       "good.npz", "--data.val_size", "8", "--data.test_size", "8", "--data.batch_size", "16", "--data.seq_len", "6",
+       "--data.crop_min_length", "null", "--data.num_classes", "3", "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
+TEXT = ["--config", str(CONFIGS / "imdb_best.yaml"), "--data.root", "corpus", "--model.hidden_size", "8",
+        "--model.embedding_dim", "8", "--model.warmup_steps", "0", "--data.batch_size", "8", "--data.min_freq", "1",
+        "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
+CHARLM = ["--config", str(CONFIGS / "charlm_lstm.yaml"), "--data.path", "periodic.txt", "--model.hidden_size", "8",
+          "--model.embedding_dim", "8", "--model.sample_length", "10", "--data.seq_len", "16", "--data.batch_size",
+          "8", "--trainer.max_steps", "4", "--trainer.val_check_interval", "4", "--trainer.max_time", "null",
+          "--data.generate_length", "10", *QUIET]  # fmt: skip
+NO_TEST = ["--test_after_fit", "false"]
+TASKS = {"sine": SINE, "csv": CSV, "synth": SYNTH, "text": TEXT, "charlm": CHARLM}
+EXPERIMENTS = {"sine": "sine_gru", "csv": "csv_gru", "synth": "synth_gru", "text": "imdb_best", "charlm": "charlm_lstm"}
+PERIOD = "the quick brown fox jumps over the lazy dog. "
+WORDS = {"pos": ["great", "wonderful", "loved"], "neg": ["awful", "boring", "hated"]}
+FILLER = "the a movie film plot actor scene story it was and of to".split()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with a hash of its bytes: names, sizes and contents in one comparable value."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
+
+
+def write_csv(path: Path, values: list[str], n: int | None = None) -> None:
+    start = date(2024, 1, 1)
+    lines = ["Date,Temp,Humidity"]
+    lines += [f"{start + timedelta(days=t)},{v},{50 + t % 7}" for t, v in enumerate(values[:n])]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_corpus(root: Path, per_class: dict[str, int]) -> None:
+    rng = random.Random(0)
+    for split, n in per_class.items():
+        for label, words in WORDS.items():
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                tokens = [rng.choice(FILLER) for _ in range(rng.randint(3, 12))] + [rng.choice(words)]
+                (folder / f"{i}_7.txt").write_text(" ".join(tokens))
+
+
+def make_inputs(root: Path) -> None:
+    """The good data files of each family, and the bad ones under ``bad/``."""
+    sine = [f"{10 + 5 * math.sin(t / 3):.3f}" for t in range(90)]
+    write_csv(root / "weather.csv", sine)
+    rng = np.random.default_rng(0)
+    np.savez(root / "good.npz", x=rng.normal(size=(48, 6, 2)).astype(np.float32), y=np.arange(48) % 3)
+    make_corpus(root / "corpus", {"train": 12, "test": 6})
+    (root / "periodic.txt").write_text(PERIOD * 20)
+    bad = root / "bad"
+    bad.mkdir()
+    # CSV
+    (bad / "empty.csv").write_bytes(b"")
+    (bad / "header.csv").write_text("Date,Temp,Humidity\n")
+    (bad / "binary.csv").write_bytes(bytes(range(256)) * 8)
+    (bad / "latin1.csv").write_bytes((root / "weather.csv").read_text().replace("Temp", "Températ").encode("latin-1"))
+    (bad / "utf16.csv").write_bytes((root / "weather.csv").read_text().encode("utf-16"))
+    write_csv(bad / "huge.csv", [f"{v}e300" for v in sine])
+    write_csv(bad / "nan.csv", [*sine[:40], "nan", *sine[41:]])
+    write_csv(bad / "inf.csv", [*sine[:40], "inf", *sine[41:]])
+    write_csv(bad / "short.csv", sine, n=6)
+    # character corpus
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    (bad / "latin1.txt").write_bytes(("caf\xe9 " + PERIOD * 20).encode("latin-1"))
+    (bad / "utf16.txt").write_bytes((PERIOD * 20).encode("utf-16"))
+    (bad / "short.txt").write_text("the fox")
+    # text to predict
+    (bad / "reviews_utf16.txt").write_bytes("a wonderful film\nawful\n".encode("utf-16"))
+    # npz
+    (bad / "empty.npz").write_bytes(b"")
+    (bad / "text.npz").write_text("x,y\n1,2\n")
+    x = rng.normal(size=(48, 6, 2)).astype(np.float32)
+    x_nan, x_inf = x.copy(), x.copy()
+    x_nan[3, 2, 1], x_inf[5, 1, 0] = np.nan, np.inf
+    np.savez(bad / "nan.npz", x=x_nan, y=np.arange(48) % 3)
+    np.savez(bad / "inf.npz", x=x_inf, y=np.arange(48) % 3)
+    np.savez(bad / "huge.npz", x=x.astype(np.float64) * 1e300, y=np.arange(48) % 3)
+    np.savez(bad / "short.npz", x=x[:3], y=np.arange(3) % 3)
+    np.savez(bad / "nox.npz", y=np.arange(48) % 3)
+    # configs
+    (bad / "empty.yaml").write_text("")
+    (bad / "invalid.yaml").write_text("model: [unclosed\n  cell: {gru\n")
+    (bad / "list.yaml").write_text("- fit\n- model\n")
+    (bad / "latin1.yaml").write_bytes("experiment: caf\xe9\n".encode("latin-1"))
+    # checkpoints that are not
+    (bad / "text.ckpt").write_text("not a checkpoint\n")
+    with zipfile.ZipFile(bad / "archive.ckpt", "w") as z:
+        z.writestr("hello.txt", "a zip, not a checkpoint")
+    torch.save(torch.zeros(3), bad / "tensor.pt")
+    (bad / "no run").mkdir()
+
+
+@dataclass
+class World:
+    root: Path
+    ckpt: dict[str, Path] = field(default_factory=dict)
+
+
+def _run_in_process(args: list[str]) -> int:
+    try:
+        seqlit_entry(args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    """A working folder with one small real fitted run per task family (and an npz classifier), and bad inputs."""
+    root = tmp_path_factory.mktemp("hostile")
+    make_inputs(root)
+    w = World(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setattr(sys, "argv", ["seqlit"])
+        mp.setattr(logging, "raiseExceptions", False)
+        for name, args in [*TASKS.items(), ("npz", NPZ)]:
+            assert _run_in_process(["fit", *args, *NO_TEST]) == 0, name
+            exp = EXPERIMENTS.get(name, name)
+            w.ckpt[name] = root / "lightning_logs" / exp / "version_0" / "checkpoints" / "last.ckpt"
+            assert w.ckpt[name].is_file(), name
+    ckpt = w.ckpt["sine"].read_bytes()
+    (root / "bad" / "truncated.ckpt").write_bytes(ckpt[: len(ckpt) // 2])
+    (root / "reviews.txt").write_text("a wonderful great film\n\nthe plot was awful and boring\n")
+    return w
+
+
+@pytest.fixture
+def hostile(world, monkeypatch, capsys):
+    """``hostile(args, cwd=None)`` runs the command in-process in the shared folder: ``(code, stdout, stderr)``."""
+    monkeypatch.chdir(world.root)
+    monkeypatch.setattr(sys, "argv", ["seqlit"])
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+
+    def run(args: list[str], cwd: Path | None = None) -> tuple[int, str, str]:
+        if cwd is not None:
+            os.chdir(cwd)
+        capsys.readouterr()
+        code = _run_in_process(args)
+        out, err = capsys.readouterr()
+        os.chdir(world.root)
+        return code, out, err
+
+    return run
+
+
+def assert_refused(code: int, out: str, err: str, expected_code: int, message: str) -> None:
+    lines = [line for line in err.splitlines() if line.startswith("seqlit: error:")]
+    assert code == expected_code, f"exit {code}\n--- stdout\n{out}\n--- stderr\n{err}"
+    assert len(lines) == 1, err
+    if os.environ.get("HOSTILE_DUMP"):
+        with open(os.environ["HOSTILE_DUMP"], "a") as f:
+            f.write(lines[0] + "\n")
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in out + err, err
+    assert "seqlit: error" not in out
+
+
+def assert_untouched(before: dict[str, str], after: dict[str, str], allowed: tuple[str, ...] = ()) -> None:
+    changed = [name for name, digest in before.items() if after.get(name) != digest]
+    assert not changed, f"changed or removed: {changed}"
+    new = [name for name in after.keys() - before.keys() if not any(fnmatch(name, a) for a in allowed)]
+    assert not new, f"new files: {new}"
+
+
+# --- the cases ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    args: list[str]
+    code: int = 2
+    message: str = ""  # a substring of the one error line; "" with code 0: it must work
+    allowed: tuple[str, ...] = ()  # new files the case may create (fnmatch patterns)
+    marks: tuple = ()
+
+
+def _fit(task: str, *extra: str) -> list[str]:
+    return ["fit", *TASKS[task], *extra]
+
+
+VALUE_CASES: dict[str, Case] = {}
+for _task in TASKS:
+    VALUE_CASES |= {
+        f"{_task}-hidden_size-abc": Case(_fit(_task, "--model.hidden_size", "abc"), message="hidden_size"),
+        f"{_task}-hidden_size-negative": Case(_fit(_task, "--model.hidden_size", "-3"), message="hidden_size"),
+        f"{_task}-lr-negative": Case(_fit(_task, "--model.lr", "-1"), message="lr=-1"),
+        f"{_task}-unknown-cell": Case(_fit(_task, "--model.cell", "transformerz"), message="transformerz"),
+        f"{_task}-unknown-key": Case(_fit(_task, "--model.hiden_size", "8"), message="hiden_size"),
+    }
+VALUE_CASES |= {
+    "sine-window-0": Case(_fit("sine", "--data.window", "0"), message="window=0 is not allowed: at least 1"),
+    "csv-window-0": Case(_fit("csv", "--data.window", "0"), message="window=0 is not allowed: at least 1"),
+    "synth-seq_len-0": Case(_fit("synth", "--data.seq_len", "0"), message="seq_len=0 is not allowed: at least 1"),
+    "npz-seq_len-0": Case(["fit", *NPZ, "--data.seq_len", "0"], message="seq_len=0 is not allowed: at least 1"),
+    "charlm-seq_len-0": Case(
+        _fit("charlm", "--data.seq_len", "0"), message="seq_len=0 is not allowed: at least 1"
+    ),
+    "text-max_length-0": Case(_fit("text", "--data.max_length", "0"), message="data.max_length=0"),
+}
+
+CONFIG_CASES = {
+    "empty": Case(["fit", "--config", "bad/empty.yaml"], message="bad/empty.yaml"),
+    "invalid-yaml": Case(["fit", "--config", "bad/invalid.yaml"], message="bad/invalid.yaml"),
+    "yaml-list": Case(["fit", "--config", "bad/list.yaml"], message="bad/list.yaml"),
+    "not-utf8": Case(["fit", "--config", "bad/latin1.yaml"], message="bad/latin1.yaml"),
+    "missing": Case(["fit", "--config", "bad/nothere.yaml"], message="bad/nothere.yaml"),
+    "directory": Case(["fit", "--config", "bad"], message="'bad'"),
+}
+_OTHER = {"sine": "synth", "csv": "text", "synth": "charlm", "text": "sine", "charlm": "csv"}
+for _task, _other in _OTHER.items():
+    for _sub in ("fit", "test"):
+        CONFIG_CASES[f"{_sub}-{_task}-config-{_other}-ckpt"] = Case(
+            [_sub, *TASKS[_task], "--ckpt_path", f"@{_other}"], message="checkpoint"
+        )
+CONFIG_CASES["sine.yaml-classifier-ckpt"] = Case(
+    ["test", "--config", str(CONFIGS / "sine.yaml"), "--ckpt_path", "@synth"], message="Classifier"
+)
+
+CKPT_CASES: dict[str, Case] = {}
+for _sub in ("predict", "test", "validate"):
+    CKPT_CASES |= {
+        f"{_sub}-missing": Case([_sub, "--ckpt_path", "bad/nothere.ckpt"], message="bad/nothere.ckpt"),
+        f"{_sub}-truncated": Case([_sub, "--ckpt_path", "bad/truncated.ckpt"], message="bad/truncated.ckpt"),
+        f"{_sub}-text-file": Case([_sub, "--ckpt_path", "bad/text.ckpt"], message="not a PyTorch file"),
+        f"{_sub}-zip": Case([_sub, "--ckpt_path", "bad/archive.ckpt"], message="bad/archive.ckpt"),
+        f"{_sub}-plain-tensor": Case([_sub, "--ckpt_path", "bad/tensor.pt"], message="bad/tensor.pt"),
+        f"{_sub}-directory": Case([_sub, "--ckpt_path", "bad"], message="'bad'"),
+    }
+CKPT_CASES |= {
+    "fit-truncated-resume": Case(_fit("sine", "--ckpt_path", "bad/truncated.ckpt"), message="bad/truncated.ckpt"),
+    "fit-text-resume": Case(_fit("sine", "--ckpt_path", "bad/text.ckpt"), message="bad/text.ckpt"),
+    "predict-best-no-runs": Case(["predict", "--ckpt_path", "best", "--experiment", "nothing"], message="nothing"),
+    "fit-last-no-runs": Case(_fit("sine", "--ckpt_path", "last", "--experiment", "nothing"), message="nothing"),
+    "test-last-no-runs": Case(["test", *SINE, "--ckpt_path", "last", "--experiment", "nothing"], message="nothing"),
+    "predict-last-checkpointless-runs": Case(
+        ["predict", *SINE, "--ckpt_path", "last", "--experiment", "results_only"], message="results_only"
+    ),
+}
+
+_csv = ["--data.path"]
+DATA_CASES: dict[str, Case] = {
+    "csv-empty": Case(_fit("csv", *_csv, "bad/empty.csv"), message="bad/empty.csv"),
+    "csv-header-only": Case(_fit("csv", *_csv, "bad/header.csv"), message="bad/header.csv"),
+    "csv-binary": Case(_fit("csv", *_csv, "bad/binary.csv"), message="bad/binary.csv"),
+    "csv-latin1": Case(_fit("csv", *_csv, "bad/latin1.csv", "--data.target", "Températ"), message="UTF-8"),
+    "csv-utf16": Case(_fit("csv", *_csv, "bad/utf16.csv"), message="UTF-8"),
+    "csv-1e300": Case(_fit("csv", *_csv, "bad/huge.csv"), message="in data row 1: numeric columns need magnitudes"),
+    "csv-nan": Case(_fit("csv", *_csv, "bad/nan.csv"), message="missing values in 'Temp' at data rows 41"),
+    "csv-inf": Case(_fit("csv", *_csv, "bad/inf.csv"), message="non-numeric value 'inf' in data row 41"),
+    "csv-too-short": Case(_fit("csv", *_csv, "bad/short.csv"), message="window + horizon=11 is not allowed"),
+    "csv-missing": Case(_fit("csv", *_csv, "bad/nothere.csv"), message="bad/nothere.csv"),
+    "csv-directory": Case(_fit("csv", *_csv, "bad"), message="'bad'"),
+    "corpus-empty": Case(_fit("charlm", "--data.path", "bad/empty.txt"), message="bad/empty.txt"),
+    "corpus-binary": Case(_fit("charlm", "--data.path", "bad/binary.txt"), message="bad/binary.txt"),
+    "corpus-latin1": Case(_fit("charlm", "--data.path", "bad/latin1.txt"), message="UTF-8"),
+    "corpus-utf16": Case(_fit("charlm", "--data.path", "bad/utf16.txt"), message="UTF-8"),
+    "corpus-too-short": Case(_fit("charlm", "--data.path", "bad/short.txt"), message="bad/short.txt"),
+    "corpus-missing": Case(_fit("charlm", "--data.path", "bad/nothere.txt"), message="bad/nothere.txt"),
+    "text-root-missing": Case(_fit("text", "--data.root", "bad/nothere"), message="bad/nothere"),
+    "text-root-empty-folder": Case(_fit("text", "--data.root", "bad/no run"), message="bad/no run"),
+    "predict-text-binary": Case(
+        ["predict", "--ckpt_path", "@text", "--data.predict_path", "bad/binary.txt"], message="bad/binary.txt"
+    ),
+    "predict-text-empty": Case(
+        ["predict", "--ckpt_path", "@text", "--data.predict_path", "bad/empty.txt"], message="bad/empty.txt"
+    ),
+    "predict-text-utf16": Case(
+        ["predict", "--ckpt_path", "@text", "--data.predict_path", "bad/reviews_utf16.txt"], message="UTF-8"
+    ),
+    "predict-text-missing": Case(
+        ["predict", "--ckpt_path", "@text", "--data.predict_path", "bad/nothere.txt"], message="bad/nothere.txt"
+    ),
+    "npz-empty": Case(["fit", *NPZ, "--data.path", "bad/empty.npz"], message="bad/empty.npz"),
+    "npz-text": Case(["fit", *NPZ, "--data.path", "bad/text.npz"], message="bad/text.npz"),
+    "npz-binary": Case(["fit", *NPZ, "--data.path", "bad/binary.csv"], message="bad/binary.csv"),
+    "npz-nan": Case(["fit", *NPZ, "--data.path", "bad/nan.npz"], message="bad/nan.npz"),
+    "npz-inf": Case(["fit", *NPZ, "--data.path", "bad/inf.npz"], message="bad/inf.npz"),
+    "npz-1e300": Case(["fit", *NPZ, "--data.path", "bad/huge.npz"], message="bad/huge.npz"),
+    "npz-too-short": Case(
+        ["fit", *NPZ, "--data.path", "bad/short.npz"], message="val_size + test_size=16 is not allowed"
+    ),
+    "npz-no-x": Case(["fit", *NPZ, "--data.path", "bad/nox.npz"], message="bad/nox.npz"),
+}
+
+COMMAND_CASES = {
+    "typo": Case(["fti", *SINE], message="'fti'"),
+    "typo-tool": Case(["exprot"], message="'exprot'"),
+    "only-flags": Case(["--experiment", "x"], message="subcommand="),
+    "predict-no-arguments": Case(["predict"], message="--ckpt_path"),
+    "fit-no-config": Case(["fit"], message="fit needs a config (--config"),
+    "verbose-bad-value": Case(["fit", *SINE, "--verbose", "--model.hidden_size", "abc"], message="hidden_size"),
+}
+
+
+def _resolve(args: list[str], world: World) -> list[str]:
+    return [str(world.ckpt[a[1:]]) if a.startswith("@") else a for a in args]
+
+
+def _cases(table: dict[str, Case]) -> list:
+    return [pytest.param(case, id=name, marks=case.marks) for name, case in table.items()]
+
+
+@pytest.fixture(scope="module")
+def results_only_runs(world) -> None:
+    """An experiment whose runs hold results but no checkpoint (earlier test/predict runs)."""
+    run = world.root / "lightning_logs" / "results_only" / "version_0"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "test_metrics.json").write_text('{"test/mse": 0.5}\n')
+
+
+def _check(case: Case, world: World, hostile) -> None:
+    before = snapshot(world.root)
+    code, out, err = hostile(_resolve(case.args, world))
+    assert_refused(code, out, err, case.code, case.message)
+    assert_untouched(before, snapshot(world.root), case.allowed)
+
+
+@pytest.mark.parametrize("case", _cases(VALUE_CASES))
+def test_wrong_types_and_ranges(case, world, hostile):
+    _check(case, world, hostile)
+
+
+@pytest.mark.parametrize("case", _cases(CONFIG_CASES))
+def test_config_files(case, world, hostile):
+    _check(case, world, hostile)
+
+
+@pytest.mark.parametrize("case", _cases(CKPT_CASES))
+def test_checkpoints(case, world, hostile, results_only_runs):
+    _check(case, world, hostile)
+
+
+@pytest.mark.parametrize("case", _cases(DATA_CASES))
+def test_data_files(case, world, hostile):
+    _check(case, world, hostile)
+
+
+@pytest.mark.parametrize("case", _cases(COMMAND_CASES))
+def test_the_command(case, world, hostile):
+    _check(case, world, hostile)
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["-h"], ["fit", "--help"]], ids=["no-args", "help", "h", "fit-help"])
+def test_help_answers_and_changes_nothing(args, world, hostile):
+    before = snapshot(world.root)
+    code, out, err = hostile(args)
+    assert code == 0 and "usage" in out.lower() and "Traceback" not in err
+    assert_untouched(before, snapshot(world.root))
+
+
+def test_version(world, hostile):
+    code, out, err = hostile(["--version"])
+    assert code == 0 and out.strip() == f"seqlit {__version__}" and not err
+
+
+def test_verbose_passes_through_and_works(world, hostile):
+    before = snapshot(world.root)
+    code, out, err = hostile(["validate", "--ckpt_path", str(world.ckpt["sine"]), "--verbose", *QUIET])
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert_untouched(before, snapshot(world.root), ("lightning_logs/sine_gru/version_*/*",))
