@@ -9,7 +9,6 @@ exactly as it was.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
 import os
@@ -40,13 +39,15 @@ SINE = ["--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--ex
         "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
 CSV = ["--config", str(CONFIGS / "csv_gru.yaml"), "--data.path", "weather.csv", "--data.target", "Temp",
        "--data.time_column", "Date", "--trainer.max_epochs", "1", "--model.hidden_size", "4", "--data.window", "8",
-       "--data.horizon", "3", "--data.season", "7", "--data.ar_order", "4", "--data.batch_size", "64", *QUIET]  # fmt: skip
+       "--data.horizon", "3", "--data.season", "7", "--data.ar_order", "4", "--data.batch_size", "64",
+       *QUIET]  # fmt: skip
 SYNTH = ["--config", str(CONFIGS / "synth_gru.yaml"), "--data.train_size", "64", "--data.val_size", "32",
          "--data.test_size", "32", "--data.batch_size", "32", "--data.seq_len", "12", "--model.hidden_size", "8",
          "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
 NPZ = ["--config", str(CONFIGS / "synth_gru.yaml"), "--experiment", "npz", "--data.mode", "file", "--data.path",
        "good.npz", "--data.val_size", "8", "--data.test_size", "8", "--data.batch_size", "16", "--data.seq_len", "6",
-       "--data.crop_min_length", "null", "--data.num_classes", "3", "--model.hidden_size", "8", "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
+       "--data.crop_min_length", "null", "--data.num_classes", "3", "--model.hidden_size", "8",
+       "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
 TEXT = ["--config", str(CONFIGS / "imdb_best.yaml"), "--data.root", "corpus", "--model.hidden_size", "8",
         "--model.embedding_dim", "8", "--model.warmup_steps", "0", "--data.batch_size", "8", "--data.min_freq", "1",
         "--trainer.max_epochs", "1", *QUIET]  # fmt: skip
@@ -212,7 +213,7 @@ def assert_untouched(before: dict[str, str], after: dict[str, str], allowed: tup
     assert not new, f"new files: {new}"
 
 
-# --- the cases ---------------------------------------------------------------------------------------------------------
+# --- the cases --------------------------------------------------------------------------------------------------------
 @dataclass
 class Case:
     args: list[str]
@@ -240,9 +241,7 @@ VALUE_CASES |= {
     "csv-window-0": Case(_fit("csv", "--data.window", "0"), message="window=0 is not allowed: at least 1"),
     "synth-seq_len-0": Case(_fit("synth", "--data.seq_len", "0"), message="seq_len=0 is not allowed: at least 1"),
     "npz-seq_len-0": Case(["fit", *NPZ, "--data.seq_len", "0"], message="seq_len=0 is not allowed: at least 1"),
-    "charlm-seq_len-0": Case(
-        _fit("charlm", "--data.seq_len", "0"), message="seq_len=0 is not allowed: at least 1"
-    ),
+    "charlm-seq_len-0": Case(_fit("charlm", "--data.seq_len", "0"), message="seq_len=0 is not allowed: at least 1"),
     "text-max_length-0": Case(_fit("text", "--data.max_length", "0"), message="data.max_length=0"),
 }
 
@@ -407,3 +406,245 @@ def test_verbose_passes_through_and_works(world, hostile):
     assert code == 0, err
     assert "Traceback" not in err
     assert_untouched(before, snapshot(world.root), ("lightning_logs/sine_gru/version_*/*",))
+
+
+# --- output folders ---------------------------------------------------------------------------------------------------
+def _data_in(task: str, folder: str) -> list[str]:
+    """The task's tiny fit with its data file copied to ``folder`` (a name with a space and non-ASCII letters)."""
+    names = {"csv": "wëather ü.csv", "charlm": "tëxt ü.txt", "text": "córpus ü", "npz": "dätä ü.npz"}
+    args = list(NPZ if task == "npz" else TASKS[task])
+    if task in names:
+        key = "--data.root" if task == "text" else "--data.path"
+        args[args.index(key) + 1] = f"{folder}/{names[task]}"
+    return args
+
+
+@pytest.fixture(scope="module")
+def odd_folders(world) -> None:
+    folder = world.root / "data dir ü"
+    folder.mkdir()
+    shutil.copy(world.root / "weather.csv", folder / "wëather ü.csv")
+    shutil.copy(world.root / "periodic.txt", folder / "tëxt ü.txt")
+    shutil.copy(world.root / "good.npz", folder / "dätä ü.npz")
+    shutil.copytree(world.root / "corpus", folder / "córpus ü")
+    (world.root / "blocked").mkdir()
+    (world.root / "blocked" / "lightning_logs").write_text("a file where the log folder should be\n")
+    (world.root / "blocked_exp" / "lightning_logs").mkdir(parents=True)
+    for exp in EXPERIMENTS.values():
+        (world.root / "blocked_exp" / "lightning_logs" / exp).write_text("a file where the experiment should be\n")
+
+
+@pytest.mark.parametrize("task", [*TASKS, "npz"])
+def test_paths_with_spaces_and_unicode_work(task, world, hostile, odd_folders):
+    before = snapshot(world.root)
+    code, out, err = hostile(["fit", *_data_in(task, "data dir ü"), "--trainer.default_root_dir", "out dir/ü"])
+    assert code == 0, err
+    assert "Traceback" not in err
+    exp = EXPERIMENTS.get(task, task)
+    runs = sorted((world.root / "out dir" / "ü" / "lightning_logs" / exp).glob("version_*/checkpoints/last.ckpt"))
+    assert runs, out
+    assert_untouched(before, snapshot(world.root), ("out dir/ü/*", ".cache/*"))
+    code, out, err = hostile(["predict", "--ckpt_path", str(runs[-1]), "--trainer.default_root_dir", "out dir/ü",
+                              *(["--data.predict_path", "reviews.txt"] if task == "text" else []), *QUIET])  # fmt: skip
+    assert code == 0, err
+
+
+OUTPUT_CASES = {
+    **{
+        f"{task}-lightning_logs-is-a-file": Case(
+            _fit(task, "--trainer.default_root_dir", "blocked"), message="blocked/lightning_logs"
+        )
+        for task in TASKS
+    },
+    **{
+        f"{task}-experiment-is-a-file": Case(
+            _fit(task, "--trainer.default_root_dir", "blocked_exp"), message=f"blocked_exp/lightning_logs/{exp}"
+        )
+        for task, exp in EXPERIMENTS.items()
+    },
+    "predict-lightning_logs-is-a-file": Case(
+        ["predict", "--ckpt_path", "@sine", "--trainer.default_root_dir", "blocked"], message="blocked/lightning_logs"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _cases(OUTPUT_CASES))
+def test_output_folder_that_is_a_file(case, world, hostile, odd_folders):
+    _check(case, world, hostile)
+
+
+@pytest.mark.parametrize("where", ["cwd", "experiment"])
+def test_read_only_output_folder(where, world, hostile, tmp_path):
+    """A folder the command cannot write to: one line, nothing changed. Needs permissions that are enforced."""
+    root = tmp_path / "ro"
+    target = root if where == "cwd" else root / "lightning_logs" / "sine_gru"
+    target.mkdir(parents=True)
+    target.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(target, os.W_OK):
+            pytest.skip("permissions are not enforced for this user (root): see the *-is-a-file cases")
+        before = snapshot(root)
+        code, out, err = hostile(["fit", *SINE, "--trainer.default_root_dir", str(root)])
+        assert_refused(code, out, err, 2, "permission denied")
+        assert_untouched(before, snapshot(root))
+    finally:
+        target.chmod(stat.S_IRWXU)
+
+
+# --- signals (real processes) -----------------------------------------------------------------------------------------
+LONG = ["--config", str(CONFIGS / "sine.yaml"), "--data.length", "300", "--data.window", "8", "--data.val_size", "40",
+        "--data.test_size", "40", "--data.batch_size", "16", "--model.hidden_size", "8", "--test_after_fit", "false",
+        *QUIET]  # fmt: skip
+SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143), "SIGKILL": (signal.SIGKILL, -9)}
+
+
+def _popen(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "seqlit", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"still running after {timeout} s\n{out}\n{err}")
+
+
+def _wait_for_step(path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """Wait until ``path`` holds a checkpoint past step 0; return its step."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()
+        if path.is_file():
+            try:
+                step = torch.load(path, weights_only=True)["global_step"]
+            except Exception:  # noqa: BLE001 - being replaced right now; try again
+                step = 0
+            if step > 0:
+                return step
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"no checkpoint at {path} after {timeout} s")
+
+
+def _assert_signalled(proc: subprocess.Popen, name: str, err: str) -> None:
+    sig, code = SIGNALS[name]
+    assert proc.returncode == code, err
+    if name != "SIGKILL":
+        lines = [line for line in err.splitlines() if line.startswith("seqlit:")]
+        assert lines and f"seqlit: stopped by a signal ({name})" in lines[-1], err
+        assert "Traceback" not in err, err
+
+
+def _last_is_whole_or_absent(last: Path) -> dict | None:
+    from seqlit.run.checkpoints import load_checkpoint
+
+    assert not list(last.parent.glob("*.tmp")) or last.is_file() or not last.exists()
+    return load_checkpoint(last) if last.exists() else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_a_signal_at_startup(name, world, odd_folders):
+    exp = f"startup_{name}"
+    before = snapshot(world.root)
+    proc = _popen(["fit", *LONG, "--experiment", exp, "--trainer.max_epochs", "1000"], world.root)
+    time.sleep(1.0)  # importing torch and Lightning: no step has run yet
+    proc.send_signal(SIGNALS[name][0])
+    out, err = _finish(proc)
+    _assert_signalled(proc, name, err)
+    assert "Resuming" not in out
+    last = world.root / "lightning_logs" / exp / "version_0" / "checkpoints" / "last.ckpt"
+    _last_is_whole_or_absent(last)
+    assert_untouched(before, snapshot(world.root), (f"lightning_logs/{exp}/*",))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_a_signal_mid_epoch_then_resume(name, world, odd_folders):
+    exp = f"mid_{name}"
+    last = world.root / "lightning_logs" / exp / "version_0" / "checkpoints" / "last.ckpt"
+    before = snapshot(world.root)
+    args = ["fit", *LONG, "--experiment", exp, "--last_checkpoint.every_n_train_steps", "5"]
+    proc = _popen([*args, "--trainer.max_epochs", "1000"], world.root)
+    first = _wait_for_step(last, proc)
+    time.sleep(0.3)
+    proc.send_signal(SIGNALS[name][0])
+    out, err = _finish(proc)
+    _assert_signalled(proc, name, err)
+    saved = _last_is_whole_or_absent(last)
+    assert saved is not None and saved["global_step"] >= first
+    assert_untouched(before, snapshot(world.root), (f"lightning_logs/{exp}/*",))
+    resume = _popen([*args, "--trainer.max_epochs", str(saved["epoch"] + 2), "--ckpt_path", "last"], world.root)
+    out, err = _finish(resume)
+    assert resume.returncode == 0, err
+    assert f"step {saved['global_step']})" in out
+    assert not (last.parents[2] / "version_1").exists()
+
+
+@pytest.mark.slow
+def test_kills_during_checkpoint_writes_never_leave_a_truncated_last_ckpt(world, odd_folders):
+    exp = "kill_during_write"
+    last = world.root / "lightning_logs" / exp / "version_0" / "checkpoints" / "last.ckpt"
+    before = snapshot(world.root)
+    args = [
+        "fit",
+        *LONG,
+        "--experiment",
+        exp,
+        "--last_checkpoint.every_n_train_steps",
+        "1",
+        "--model.hidden_size",
+        "256",
+        "--trainer.max_epochs",
+        "1000",
+    ]  # fmt: skip  (a bigger model: each write takes longer)
+    rng = random.Random(0)
+    steps = []
+    for attempt in range(3):
+        proc = _popen(args + (["--ckpt_path", "last"] if attempt else []), world.root)
+        steps.append(_wait_for_step(last, proc))
+        time.sleep(rng.uniform(0.05, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        _finish(proc)
+        assert proc.returncode == -9
+        saved = _last_is_whole_or_absent(last)
+        assert saved is not None and saved["global_step"] >= steps[-1]
+    assert steps == sorted(steps)  # every start went on from the last save
+    assert_untouched(before, snapshot(world.root), (f"lightning_logs/{exp}/*",))
+
+
+# --- two commands on one experiment -----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_two_resumes_of_one_run_at_once_one_refuses(world, hostile):
+    exp = "twice"
+    assert hostile(["fit", *LONG, "--experiment", exp, "--trainer.max_epochs", "1"])[0] == 0
+    lock = world.root / "lightning_logs" / exp / "version_0" / ".lock"
+    args = ["fit", *LONG, "--experiment", exp, "--trainer.max_epochs", "1000", "--ckpt_path", "last"]
+    first = _popen(args, world.root)
+    end = time.monotonic() + 120
+    while not lock.exists() and time.monotonic() < end and first.poll() is None:
+        time.sleep(0.1)
+    assert lock.exists(), first.communicate()
+    second = _popen(args, world.root)
+    out, err = _finish(second)
+    first.send_signal(signal.SIGTERM)
+    _finish(first)
+    assert second.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("seqlit: error:")]
+    assert len(lines) == 1 and "is in use by process" in lines[0] and "Traceback" not in err
+    assert first.returncode == 143
+
+
+@pytest.mark.slow
+def test_two_fresh_fits_at_once_get_two_run_folders(world):
+    exp = "together"
+    args = ["fit", *LONG, "--experiment", exp, "--trainer.max_epochs", "1"]
+    procs = [_popen(args, world.root) for _ in range(2)]
+    errs = [_finish(p)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    runs = sorted((world.root / "lightning_logs" / exp).glob("version_*/checkpoints/last.ckpt"))
+    assert [r.parts[-3] for r in runs] == ["version_0", "version_1"]

@@ -38,6 +38,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
 from seqlit.run.argv import check_config_files, condense_parse_error, reorder_with_overlay, same_class, scan_argv
+from seqlit.run.entry import startup_over
 from seqlit.run.failures import EXIT_BAD_INPUT, explain
 from seqlit.run.layout import (
     CommandRecord,
@@ -196,11 +197,11 @@ class SeqlitCLI(LightningCLI):
     # --- running ----------------------------------------------------------------------------------------------------
     def _set_up_data(self, stage: str) -> None:
         """Load and validate the data before the Trainer creates a run folder: bad data leaves nothing behind."""
-        if self.datamodule is None:
-            return
-        if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP children skip it: rank 0 ran it before launching them
-            self.datamodule.prepare_data()
-        self.datamodule.setup(stage)
+        if self.datamodule is not None:
+            if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP children skip it: rank 0 ran it before launching them
+                self.datamodule.prepare_data()
+            self.datamodule.setup(stage)
+        startup_over()  # the Trainer starts next: SIGTERM is Lightning's from here (it saves last.ckpt)
 
     def before_fit(self) -> None:
         trainer = self.trainer

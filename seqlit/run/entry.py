@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import signal
 import sys
+import threading
 
 from seqlit import __version__
 
@@ -67,9 +69,42 @@ def subcommand(argv: list[str]) -> str | None:
     return None
 
 
+class StoppedAtStartup(BaseException):
+    """SIGTERM arrived while a training subcommand was still starting (imports, data, model): no run to save yet."""
+
+
+def _stop_at_startup(signum: int, frame: object) -> None:
+    raise StoppedAtStartup
+
+
+def startup_over() -> None:
+    """Hand SIGTERM back to its default just before the Trainer starts: Lightning then installs its own handler, which
+    finishes the batch and saves ``last.ckpt`` (it would also call ours, and ours must not interrupt a save)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _stop_at_startup:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``seqlit`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if subcommand(argv) not in TRAINER or threading.current_thread() is not threading.main_thread():
+        _dispatch(argv)
+        return
+    # Ctrl-C or SIGTERM before training starts (imports take seconds) would print a traceback or end the process
+    # without a word; answer them like a signal during training: one line, and exit 130 or 143
+    previous = signal.signal(signal.SIGTERM, _stop_at_startup)
+    try:
+        _dispatch(argv)
+    except (KeyboardInterrupt, StoppedAtStartup) as exc:
+        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        print(f"seqlit: stopped by a signal ({name}): no checkpoint was written", file=sys.stderr)
+        sys.exit(130 if name == "SIGINT" else 143)
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _stop_at_startup:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(argv: list[str]) -> None:
     first = subcommand(argv)
     if first is None:
         if "--version" in argv:

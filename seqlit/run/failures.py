@@ -7,6 +7,8 @@ be written); they are worded here, so a user never reads a traceback for a mista
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from seqlit.errors import InputError
@@ -38,6 +40,15 @@ def explain(exc: BaseException) -> str | None:
                     "(configs/trainer/gpu.yaml) or pass --trainer.accelerator cpu"
                 )
             return f"trainer: {first}"
+        if isinstance(err, (NotADirectoryError, FileExistsError)) and err.filename:
+            # a file where the run folders should go (lightning_logs or an experiment's folder): name that file
+            wanted = Path(err.filename)
+            blocker = next((p for p in (wanted, *wanted.parents) if p.exists() and not p.is_dir()), None)
+            if blocker is not None:
+                return (
+                    f"cannot write {str(wanted)!r}: {str(blocker)!r} is a file where a folder is needed; move it "
+                    "away, or point --trainer.default_root_dir at another folder"
+                )
         if isinstance(err, PermissionError):
             where = err.filename or "the output folder"
             return (
