@@ -21,7 +21,9 @@ _WHERE = {  # class name -> the module that defines it
     "SeriesDataModule": "seqlit.data.forecasting.base",
     "SineDataModule": "seqlit.data.forecasting.sine",
     "TimeSeriesDataModule": "seqlit.data.forecasting.csv",
+    "ClassificationDataModule": "seqlit.data.classification.base",
     "SyntheticDataModule": "seqlit.data.classification.synthetic",
+    "NpzDataModule": "seqlit.data.classification.npz",
     "TextDataModule": "seqlit.data.text.datamodule",
     "CorpusDataModule": "seqlit.data.chars",
 }
