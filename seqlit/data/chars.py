@@ -261,7 +261,9 @@ class CorpusDataModule(L.LightningDataModule):
         if hp.mode == "tbptt":  # in order: row b of each batch continues row b of the one before
             return tensor_loader(self.datasets["train"], hp.batch_size, shuffle=False, num_workers=hp.num_workers)
         start, end = self.bounds["train"]
-        sampler = ShiftedGrid(end - start, hp.seq_len, hp.shuffle, hp.seed, *replicas(self.trainer))
+        world, rank = replicas(self.trainer)
+        sampler = ShiftedGrid(num_chars=end - start, seq_len=hp.seq_len, shuffle=hp.shuffle, seed=hp.seed,
+                              num_replicas=world, rank=rank)  # fmt: skip
         return ResumableLoader(
             self.datasets["train"],
             batch_size=hp.batch_size,

@@ -169,7 +169,8 @@ def tensor_loader(
     exactly once, so metrics reduced across processes equal the one-process ones).
     """
     world, rank = replicas(trainer)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, world, rank, even=even)
+    sampler = EpochBatchSampler(num_samples=len(dataset), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                num_replicas=world, rank=rank, even=even)  # fmt: skip
     # the sampler yields whole batches: batch_size=None hands each list of indices to the dataset at once
     return ResumableLoader(
         dataset,

@@ -195,7 +195,8 @@ class ClassificationDataModule(L.LightningDataModule):
         hp = self.settings
         dataset = _TrainingBatches(self)
         world, rank = replicas(self.trainer)
-        sampler = _TaggedBatches(len(dataset), hp.batch_size, hp.shuffle, hp.seed, world, rank)
+        sampler = _TaggedBatches(num_samples=len(dataset), batch_size=hp.batch_size, shuffle=hp.shuffle, seed=hp.seed,
+                                 num_replicas=world, rank=rank)  # fmt: skip
         # the sampler yields whole (tagged) batches: batch_size=None hands each to the dataset at once
         return ResumableLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
                                num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip

@@ -187,7 +187,9 @@ class TextDataModule(L.LightningDataModule):
             f"{s['not_utf8']:,} not UTF-8 (decoded with replacement)"
         )
         lengths = self.datasets["train"].lengths
-        sampler = BucketBatchSampler(lengths, hp.batch_size, True, hp.seed, hp.pool_batches)
+        # the padding a shuffled training epoch will carry, with buckets and without
+        sampler = BucketBatchSampler(lengths, batch_size=hp.batch_size, shuffle=True, seed=hp.seed,
+                                     pool_batches=hp.pool_batches)  # fmt: skip
         self.stats["padding"] = sampler.padding_fraction()
         self.stats["padding_unbucketed"] = unbucketed_padding(lengths, hp.batch_size, hp.seed)
         rank_zero_info(
