@@ -134,13 +134,13 @@ def test_npz_module_reads_the_file_as_file_mode_does(tmp_path):
     x = np.random.default_rng(1).normal(size=(30, 6, 2)).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=x, y=np.arange(30) % 3)
     npz = NpzDataModule(path=str(tmp_path / "d.npz"), val_size=5, test_size=7, seed=3, batch_size=4)
-    legacy = SyntheticDataModule(mode="file", path=str(tmp_path / "d.npz"), val_size=5, test_size=7, seed=3)
+    file_mode = SyntheticDataModule(mode="file", path=str(tmp_path / "d.npz"), val_size=5, test_size=7, seed=3)
     npz.setup("fit")
-    legacy.setup("fit")
+    file_mode.setup("fit")
     assert npz.spec() == ClassifySpec(num_classes=3, label_names=["0", "1", "2"], input_size=2, seq_len=6)
-    assert npz.spec() == legacy.spec()
+    assert npz.spec() == file_mode.spec()
     for split in ("train", "val", "test"):
-        assert torch.equal(npz.datasets[split].tensors["id"], legacy.datasets[split].tensors["id"])
+        assert torch.equal(npz.datasets[split].tensors["id"], file_mode.datasets[split].tensors["id"])
     assert len(npz.datasets["train"]) == 18 and npz.datasets["train"].tensors["lengths"].tolist() == [6] * 18
     batch = next(iter(npz.train_dataloader()))
     assert batch["x"].shape == (4, 6, 2) and set(batch) == {"x", "lengths", "y", "id"}

@@ -130,7 +130,7 @@ def test_month_steps_and_numeric_time():
     assert hours.label(2) == "2024-03-02 00:00:00"
 
 
-# --- every bad input of the issue: one clear InputError each -----------------------------------------------------
+# --- every bad input: one clear InputError each ---------------------------------------------------------------------
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match=r"data.path=.*nope.csv.*an existing CSV file"):
         module(str(tmp_path / "nope.csv"))

@@ -227,17 +227,17 @@ class CorpusDataModule(L.LightningDataModule):
                     f"(of {len(text)}), and needs at least {what} = {need}; use a shorter seq_len, a smaller "
                     "batch_size, other fractions or a longer text"
                 )
-        self.vocab = build_vocab(text[slice(*self.bounds["train"])])
+        self.vocab = build_vocab(text[slice(*self.bounds["train"])])  # from training text alone, as in use
         for span, (start, end) in self.bounds.items():
             if end == start:
                 continue
-            ids, self.unknown[span] = encode(text[start:end], self.vocab)
+            ids, self.unknown[span] = encode(text[start:end], self.vocab)  # (n,) int64; unseen characters -> id 0
             if span == "train" and not tbptt:  # every start position; ShiftedGrid picks the epoch's windows
                 self.datasets[span] = window_dataset(ids, hp.seq_len, 1, start)
             elif tbptt:  # evaluation carries the state too, over as many streams as the span holds
                 streams = hp.batch_size if span == "train" else min(hp.batch_size, (len(ids) - 1) // hp.seq_len)
                 self.datasets[span] = stream_dataset(ids, hp.seq_len, streams, start)
-            else:
+            else:  # non-overlapping windows: every character is scored once
                 self.datasets[span] = window_dataset(ids, hp.seq_len, hp.seq_len, start)
 
     def spec(self) -> CharSpec:
@@ -248,8 +248,9 @@ class CorpusDataModule(L.LightningDataModule):
         if span not in self.datasets:
             return []
         hp = self.hparams
-        batch = self.datasets[span].tensors.get("chunk")
-        streams = int((batch == 0).sum()) if batch is not None else hp.batch_size
+        chunk = self.datasets[span].tensors.get("chunk")  # (M,) in tbptt mode
+        # one batch per chunk: a batch must hold exactly the span's streams, so row b continues row b
+        streams = int((chunk == 0).sum()) if chunk is not None else hp.batch_size
         return tensor_loader(self.datasets[span], streams, shuffle=False, num_workers=hp.num_workers,
                              trainer=self.trainer, even=span == "val")  # fmt: skip
 
@@ -264,7 +265,7 @@ class CorpusDataModule(L.LightningDataModule):
         world, rank = replicas(self.trainer)
         sampler = ShiftedGrid(num_chars=end - start, seq_len=hp.seq_len, shuffle=hp.shuffle, seed=hp.seed,
                               num_replicas=world, rank=rank)  # fmt: skip
-        return ResumableLoader(
+        return ResumableLoader(  # groups the grid's window starts into batches, each fetched by one index operation
             self.datasets["train"],
             batch_size=hp.batch_size,
             sampler=sampler,

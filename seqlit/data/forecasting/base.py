@@ -132,8 +132,8 @@ class SeriesDataModule(L.LightningDataModule):
             return
         hp = self.settings
         values, names, num_targets = self.load_series()
-        values = np.asarray(values, dtype=np.float64)
-        bad = np.argwhere(~np.isfinite(values))
+        values = np.asarray(values, dtype=np.float64)  # (N, C), float64 so the scaler's statistics are exact
+        bad = np.argwhere(~np.isfinite(values))  # one NaN makes every LSTM output NaN: refuse it here, by name
         if len(bad):
             row, col = bad[0]
             raise InputError(
@@ -153,22 +153,24 @@ class SeriesDataModule(L.LightningDataModule):
                 need,
                 f"at most the {span} span's {end - start} steps (steps {start}..{end - 1}), so it holds a window",
             )
-        prepared = values.copy()
+        prepared = values.copy()  # the raw series stays in self.series, for figures and predictions in data units
         prepared[:, :num_targets] = transform_targets(values[:, :num_targets], self.target_transform, names)
+        # fit on the training span alone: statistics of val/test would leak the future into training
         self.scaler.fit(prepared[slice(*self.bounds["train"])], names, keep=self.unscaled_columns())
-        scaled = self.scaler.transform(prepared).astype(np.float32)
+        scaled = self.scaler.transform(prepared).astype(np.float32)  # (N, C)
         for span in SPANS:
             start, end = self.bounds[span]
             stride = hp.stride if span == "train" else 1  # evaluate on every window, whatever the training stride
-            lo = start - hp.window if self.context_across_spans and span != "train" else start
+            lo = start - hp.window if self.context_across_spans and span != "train" else start  # inputs may look back
+            # x (M, W, C), y (M, H, K), pos (M,) relative to lo
             x, y, pos = sliding_windows(scaled[lo:end], hp.window, hp.horizon, num_targets, stride)
-            self.datasets[span] = TensorDictDataset(**self._window_tensors(x, y, pos + lo))
+            self.datasets[span] = TensorDictDataset(**self._window_tensors(x, y, pos + lo))  # positions in the series
         # predict: every test window, plus the window that ends at the series' end, whose future is unknown (NaN)
         test = self.datasets["test"].tensors
         future = self._window_tensors(
-            scaled[None, -hp.window :],
-            np.full((1, hp.horizon, num_targets), np.nan, np.float32),
-            np.array([len(values)]),
+            scaled[None, -hp.window :],  # (1, W, C): the last W steps
+            np.full((1, hp.horizon, num_targets), np.nan, np.float32),  # (1, H, K): not yet observed
+            np.array([len(values)]),  # its first predicted step lies just past the end
         )
         self.datasets["predict"] = TensorDictDataset(**{k: torch.cat([test[k], future[k]]) for k in test})
 
