@@ -158,9 +158,10 @@ class TextDataModule(L.LightningDataModule):
         self.tokenizer, self.label_names = tok, list(meta["label_names"])
         stats: dict[str, Any] = {"not_utf8": int(meta["not_utf8"]), "tokenize_seconds": float(meta["seconds"])}
         for split in SPLITS:
+            # test documents come from the data's own test split where it has one, else from the carved pool
             source = "test" if split == "test" and meta["test_source"] == "test" else "pool"
-            idx = corpus[f"{split}_idx"]
-            offsets = corpus[f"{source}_offsets"]
+            idx = corpus[f"{split}_idx"]  # rows of that source
+            offsets = corpus[f"{source}_offsets"]  # (N + 1,): document i is ids[offsets[i] : offsets[i + 1]]
             starts, ends = offsets[idx], offsets[idx + 1]
             docs, truncated = truncate(corpus[f"{source}_ids"], starts, ends, hp.max_length, hp.truncation)
             keep = [i for i, d in enumerate(docs) if len(d)]  # a zero length would make pack_padded_sequence raise
@@ -170,7 +171,12 @@ class TextDataModule(L.LightningDataModule):
                 continue
             y = corpus[f"{source}_y"][idx]
             self.datasets[split] = TokenDataset(
-                [docs[i] for i in keep], y[keep], idx[keep], PAD_ID, hp.equal_length and split == "train", hp.truncation
+                [docs[i] for i in keep],
+                labels=y[keep],
+                ids=idx[keep],  # the document's row in its source, so predictions can be matched back
+                pad_id=PAD_ID,
+                equal_length=hp.equal_length and split == "train",  # evaluation always reads whole documents
+                keep=hp.truncation,
             )
         require("train" in self.datasets, "data.root", hp.root, "documents with at least one token to train on")
         self.stats = stats
@@ -262,6 +268,7 @@ class TextDataModule(L.LightningDataModule):
             raise InputError("predict needs a tokenizer: give --ckpt_path of a checkpoint trained on text "
                              "(it stores the tokenizer and label names)")  # fmt: skip
         docs, ids = self._predict if self._predict is not None else self._read_predict()
+        # encoded here, not in setup: the tokenizer may arrive with the checkpoint, after setup ran
         ids_flat, offsets = self.tokenizer.encode(docs.texts)
         encoded, truncated = truncate(
             ids_flat, offsets[:-1], offsets[1:], self.hparams.max_length, self.hparams.truncation
@@ -272,5 +279,7 @@ class TextDataModule(L.LightningDataModule):
             f"text: predicting {len(keep):,} documents ({truncated:,} truncated to {self.hparams.max_length} tokens, "
             f"{len(encoded) - len(keep):,} without tokens skipped, {docs.not_utf8:,} not UTF-8)"
         )
-        dataset = TokenDataset([encoded[i] for i in keep], [-1] * len(keep), [ids[i] for i in keep], PAD_ID)
+        # label -1: unknown; ids number the documents as the predict file does
+        dataset = TokenDataset([encoded[i] for i in keep], labels=[-1] * len(keep), ids=[ids[i] for i in keep],
+                               pad_id=PAD_ID)  # fmt: skip
         return self._loader(dataset, train=False, sort=False, even=False)  # rows come out in document order
