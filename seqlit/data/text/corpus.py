@@ -100,7 +100,7 @@ def load_corpus(
     train_idx, val_idx = parts[0], parts[1]
     train_texts = [pool.texts[i] for i in train_idx]
     # trained on the training split alone: validation and test words stay unseen, as they would be in use
-    tok = TextTokenizer.train(train_texts, tokenizer, max_vocab, min_freq, lowercase)
+    tok = TextTokenizer.train(train_texts, kind=tokenizer, max_vocab=max_vocab, min_freq=min_freq, lowercase=lowercase)
     pool_ids, pool_off = tok.encode(pool.texts)  # flat ids, and offsets (N + 1,) of each document's first id
     test_ids, test_off = tok.encode(test.texts)
     seconds = time.perf_counter() - start
