@@ -139,6 +139,8 @@ def test_npz_module_reads_the_file_as_file_mode_does(tmp_path):
     file_mode.setup("fit")
     assert npz.spec() == ClassifySpec(num_classes=3, label_names=["0", "1", "2"], input_size=2, seq_len=6)
     assert npz.spec() == file_mode.spec()
+    # the count read from the file is what the run logs, so it agrees with the model's num_classes
+    assert npz.hparams_initial["num_classes"] == 3 and npz.hparams_initial["path"] == str(tmp_path / "d.npz")
     for split in ("train", "val", "test"):
         assert torch.equal(npz.datasets[split].tensors["id"], file_mode.datasets[split].tensors["id"])
     assert len(npz.datasets["train"]) == 18 and npz.datasets["train"].tensors["lengths"].tolist() == [6] * 18

@@ -175,6 +175,9 @@ class ClassificationDataModule(L.LightningDataModule):
         if self.datasets:  # idempotent: the CLI sets data up once, early, before the Trainer does
             return
         splits = self.load_splits()
+        if "num_classes" in self.hparams and self.hparams.num_classes != self.num_classes:
+            # record the count the data decided: Lightning refuses to log a model and data that disagree on a name
+            self.save_hyperparameters({**self.hparams, "num_classes": self.num_classes})
         crop, width = self.settings.crop_min_length, splits["train"]["x"].shape[1]
         require(crop is None or crop <= width, "crop_min_length", crop, f"empty or at most the {width} steps stored")
         for split, data in splits.items():
