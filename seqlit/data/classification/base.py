@@ -19,14 +19,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from seqlit.data.loading import (
-    EpochBatchSampler,
-    ResumableLoader,
-    TensorDictDataset,
-    batch_identity,
-    replicas,
-    tensor_loader,
-)
+from seqlit.data.loading import EpochBatchSampler, TensorDictDataset, batch_loader, replicas, tensor_loader
 from seqlit.errors import InputError, require
 
 SPLITS = ("train", "val", "test")
@@ -200,9 +193,7 @@ class ClassificationDataModule(L.LightningDataModule):
         world, rank = replicas(self.trainer)
         sampler = _TaggedBatches(num_samples=len(dataset), batch_size=hp.batch_size, shuffle=hp.shuffle, seed=hp.seed,
                                  num_replicas=world, rank=rank)  # fmt: skip
-        # the sampler yields whole (tagged) batches: batch_size=None hands each to the dataset at once
-        return ResumableLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
-                               num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
+        return batch_loader(dataset, sampler=sampler, num_workers=hp.num_workers)
 
     def _loader(self, split: str) -> DataLoader:
         hp = self.settings

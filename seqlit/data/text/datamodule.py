@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from seqlit.data.loading import ResumableLoader, batch_identity, replicas
+from seqlit.data.loading import batch_loader, replicas
 from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset, unbucketed_padding
 from seqlit.data.text.corpus import load_corpus
 from seqlit.data.text.readers import TABLE_SUFFIXES, RawDocs, read_predict, read_table
@@ -247,9 +247,7 @@ class TextDataModule(L.LightningDataModule):
             shuffle=train and hp.shuffle, seed=hp.seed, pool_batches=hp.pool_batches,
             num_replicas=replicas_, rank=rank, sort=sort, even=even,
         )  # fmt: skip
-        # the sampler yields whole batches: batch_size=None hands each list of indices to the dataset at once
-        return ResumableLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
-                               num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
+        return batch_loader(dataset, sampler=sampler, num_workers=hp.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], train=True)
