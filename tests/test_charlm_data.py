@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from seqlit.data.chars import (
+    CharSpec,
     CorpusDataModule,
     ShiftedGrid,
-    split_bounds,
+    split_by_fraction,
     stream_dataset,
     window_dataset,
 )
@@ -28,9 +29,9 @@ def write(tmp_path: Path, text: str | bytes, name: str = "corpus.txt") -> str:
 
 # --- pure functions ---------------------------------------------------------------------------------------------------
 def test_split_is_contiguous_by_fraction_in_train_val_test_order():
-    assert split_bounds(1000, 0.1, 0.05) == {"train": (0, 850), "val": (850, 950), "test": (950, 1000)}
-    assert split_bounds(1000, 0.1, 0.0) == {"train": (0, 900), "val": (900, 1000), "test": (1000, 1000)}
-    assert split_bounds(7, 0.25, 0.0) == {"train": (0, 5), "val": (5, 7), "test": (7, 7)}  # 1.75 rounds to 2
+    assert split_by_fraction(1000, 0.1, 0.05) == {"train": (0, 850), "val": (850, 950), "test": (950, 1000)}
+    assert split_by_fraction(1000, 0.1, 0.0) == {"train": (0, 900), "val": (900, 1000), "test": (1000, 1000)}
+    assert split_by_fraction(7, 0.25, 0.0) == {"train": (0, 5), "val": (5, 7), "test": (7, 7)}  # 1.75 rounds to 2
 
 
 def test_vocabulary_starts_with_the_unknown_symbol_and_unseen_characters_map_to_it():
@@ -87,11 +88,19 @@ def test_shifted_grid_offsets_each_epoch_keeps_the_count_and_every_window_fits()
 
 
 # --- the data module --------------------------------------------------------------------------------------------------
+def test_spec_is_empty_until_the_text_is_read(tmp_path):
+    dm = CorpusDataModule(path=write(tmp_path, "ab\nba"), seq_len=2, batch_size=1, val_fraction=0.0)
+    dm.setup("predict")  # generation reads no text: the vocabulary comes from the checkpoint
+    assert dm.spec() == CharSpec(vocab_size=None, vocab=None)
+    dm.setup("fit")
+    assert dm.spec() == CharSpec(vocab_size=4, vocab=["", "\n", "a", "b"])
+
+
 def test_window_batches_decode_to_the_text_at_their_position(tmp_path):
     dm = CorpusDataModule(path=write(tmp_path, TEXT), seq_len=10, batch_size=4, val_fraction=0.1, test_fraction=0.1)
     dm.setup("fit")
     assert dm.bounds == {"train": (0, 800), "val": (800, 900), "test": (900, 1000)}
-    assert dm.spec() == {"vocab_size": 27, "vocab": ["", *"abcdefghijklmnopqrstuvwxyz"]}
+    assert dm.spec() == CharSpec(vocab_size=27, vocab=["", *"abcdefghijklmnopqrstuvwxyz"])
     loader = dm.train_dataloader()
     assert len(loader) == 79 // 4 + 1  # 800 // 10 - 1 = 79 windows per epoch
     batch = next(iter(loader))

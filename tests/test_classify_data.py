@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from seqlit.data.classification.base import ClassifySpec
+from seqlit.data.classification.npz import NpzDataModule
 from seqlit.data.classification.synthetic import SyntheticDataModule, bayes_accuracy
 from seqlit.errors import InputError
 
@@ -29,8 +31,8 @@ def test_random_mode_is_the_tutorials_data():
     assert "lengths" not in train  # equal lengths: the encoder runs dense
     assert "val" not in dm.datasets and dm.val_dataloader() == []
     assert abs(float(train["x"].mean())) < 0.02 and abs(float(train["x"].std()) - 1) < 0.02  # standard normal
-    assert dm.spec() == {"num_classes": 10, "label_names": [str(k) for k in range(10)], "input_size": 28,
-                         "seq_len": 28, "bayes_accuracy": 0.1}  # fmt: skip
+    assert dm.spec() == ClassifySpec(num_classes=10, label_names=[str(k) for k in range(10)], input_size=28,
+                                     seq_len=28, bayes_accuracy=0.1)  # fmt: skip
     batch = next(iter(dm.train_dataloader()))
     assert batch["x"].shape == (100, 28, 28) and set(batch) == {"x", "y", "id"}
 
@@ -78,7 +80,7 @@ def test_bayes_rule_reaches_the_bayes_accuracy_on_sampled_data():
     dm = make(num_classes=5, signal_length=3, snr=2.0, train_size=5, val_size=0, test_size=20000)
     t = dm.datasets["test"].tensors
     acc = float((dm.bayes_predict(t["x"]) == t["y"]).float().mean())
-    expected = dm.spec()["bayes_accuracy"]
+    expected = dm.spec().bayes_accuracy
     assert expected == pytest.approx(bayes_accuracy(5, 2.0))
     assert abs(acc - expected) < 4 * math.sqrt(expected * (1 - expected) / 20000)
 
@@ -118,7 +120,7 @@ def test_file_mode_splits_the_file(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y, lengths=lengths, label_names=np.array(["a", "b", "c", "d"]))
     dm = SyntheticDataModule(mode="file", path=str(tmp_path / "d.npz"), val_size=8, test_size=10)
     dm.setup("fit")
-    assert dm.spec() == {"num_classes": 4, "label_names": ["a", "b", "c", "d"], "input_size": 3, "seq_len": 5}
+    assert dm.spec() == ClassifySpec(num_classes=4, label_names=["a", "b", "c", "d"], input_size=3, seq_len=5)
     sizes = {s: len(dm.datasets[s]) for s in ("train", "val", "test")}
     assert sizes == {"train": 22, "val": 8, "test": 10}
     ids = torch.cat([dm.datasets[s].tensors["id"] for s in ("train", "val", "test")])
@@ -126,6 +128,30 @@ def test_file_mode_splits_the_file(tmp_path):
     test = dm.datasets["test"].tensors
     assert torch.equal(test["x"], torch.from_numpy(x)[test["id"]])
     assert torch.equal(test["lengths"], torch.from_numpy(lengths)[test["id"]])
+
+
+def test_npz_module_reads_the_file_as_file_mode_does(tmp_path):
+    x = np.random.default_rng(1).normal(size=(30, 6, 2)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(30) % 3)
+    npz = NpzDataModule(path=str(tmp_path / "d.npz"), val_size=5, test_size=7, seed=3, batch_size=4)
+    file_mode = SyntheticDataModule(mode="file", path=str(tmp_path / "d.npz"), val_size=5, test_size=7, seed=3)
+    npz.setup("fit")
+    file_mode.setup("fit")
+    assert npz.spec() == ClassifySpec(num_classes=3, label_names=["0", "1", "2"], input_size=2, seq_len=6)
+    assert npz.spec() == file_mode.spec()
+    # the count read from the file is what the run logs, so it agrees with the model's num_classes
+    assert npz.hparams_initial["num_classes"] == 3 and npz.hparams_initial["path"] == str(tmp_path / "d.npz")
+    for split in ("train", "val", "test"):
+        assert torch.equal(npz.datasets[split].tensors["id"], file_mode.datasets[split].tensors["id"])
+    assert len(npz.datasets["train"]) == 18 and npz.datasets["train"].tensors["lengths"].tolist() == [6] * 18
+    batch = next(iter(npz.train_dataloader()))
+    assert batch["x"].shape == (4, 6, 2) and set(batch) == {"x", "lengths", "y", "id"}
+
+
+def test_patterns_spec_is_a_classify_record():
+    dm = make(num_classes=3, snr=2.0)
+    assert dm.spec() == ClassifySpec(num_classes=3, label_names=["0", "1", "2"], input_size=2, seq_len=6,
+                                     bayes_accuracy=bayes_accuracy(3, 2.0))  # fmt: skip
 
 
 # --- bad input: one clear InputError each ---------------------------------------------------------------------------

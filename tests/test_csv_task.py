@@ -16,7 +16,7 @@ from seqlit.data import SineDataModule, TimeSeriesDataModule
 from seqlit.errors import InputError
 from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
 from seqlit.tasks import Forecaster
-from seqlit.tasks.base import settle_sizes
+from seqlit.tasks.base import data_spec, settle_sizes
 
 
 def test_pinball_loss_by_hand():
@@ -213,11 +213,11 @@ def test_sqrt_transform_is_undone_for_metrics_and_rejects_negatives(tmp_path):
     dm = TimeSeriesDataModule(path=str(path), target="n", window=4, horizon=2, transform="sqrt", ar_order=2, season=3)
     dm.setup("fit")
     task = Forecaster(cell="gru", hidden_size=4, input_size=1, horizon=2, num_targets=1, target_transform="sqrt")
-    task.apply_spec(dm.spec())
+    task.apply_spec(data_spec(dm))
     test = dm.datasets["test"].tensors
     expected = torch.from_numpy(dm.series[test["position"][:, None] + torch.arange(2), 0]).float()
     torch.testing.assert_close(task.unscale(test["y"])[..., 0], expected, atol=1e-4, rtol=1e-5)
-    assert dm.spec()["target_transform"] == "sqrt"
+    assert dm.spec().target_transform == "sqrt"
     with path.open("a", newline="") as f:
         f.write("-1\n")
     with pytest.raises(InputError, match=r"target_transform='sqrt' cannot take 'n': value -1 at step 60"):

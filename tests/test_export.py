@@ -205,7 +205,8 @@ def test_export_command_refuses_bad_checkpoints_in_one_line(tmp_path, monkeypatc
 @pytest.mark.slow
 def test_export_a_fitted_sine_forecaster_by_experiment_name(seqlit_cli):
     cwd: Path = seqlit_cli.cwd
-    seqlit_cli(["fit", "--config", str(CONFIGS / "sine_gru.yaml"), "--data.length", "240", "--data.val_size", "40",
+    seqlit_cli(["fit", "--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--experiment", "sine_gru",
+                "--data.length", "240", "--data.val_size", "40",
                 "--data.test_size", "60", "--data.window", "8", "--data.scaler", "standard", "--model.hidden_size", "8",
                 "--model.loss", "quantile", "--model.calibrate", "true", "--trainer.max_epochs", "1",
                 "--test_after_fit", "false", *QUIET])  # fmt: skip

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from seqlit.data import SineDataModule
-from seqlit.data.forecasting.windows import Scaler, sliding_windows, split_bounds
+from seqlit.data.forecasting.base import ForecastSpec
+from seqlit.data.forecasting.windows import Scaler, sliding_windows, split_by_size
 from seqlit.errors import InputError
 
 
@@ -34,9 +35,9 @@ def test_sliding_windows_too_short_gives_empty():
 
 
 def test_split_bounds_counts_and_fractions():
-    assert split_bounds(1000, 100, 200) == {"train": (0, 700), "val": (700, 800), "test": (800, 1000)}
-    assert split_bounds(100, 0.1, 0.2) == {"train": (0, 70), "val": (70, 80), "test": (80, 100)}
-    assert split_bounds(10, 0, 2) == {"train": (0, 8), "val": (8, 8), "test": (8, 10)}
+    assert split_by_size(1000, 100, 200) == {"train": (0, 700), "val": (700, 800), "test": (800, 1000)}
+    assert split_by_size(100, 0.1, 0.2) == {"train": (0, 70), "val": (70, 80), "test": (80, 100)}
+    assert split_by_size(10, 0, 2) == {"train": (0, 8), "val": (8, 8), "test": (8, 10)}
 
 
 def test_sine_defaults_reproduce_the_tutorial():
@@ -49,7 +50,7 @@ def test_sine_defaults_reproduce_the_tutorial():
     assert dm.bounds["test"] == (800, 1000)  # the tutorial's last 200 points
     assert dm.bounds["train"][0] == 0 and dm.bounds["val"][1] == 800  # its first 800, validation carved from the end
     assert len(dm.datasets["test"]) == 200 - 3  # windows of 3 inside the test span, as the tutorial's create_labels
-    assert dm.spec()["noise_floor"] == pytest.approx(1 / 3)
+    assert dm.spec().noise_floor == pytest.approx(1 / 3)
     batch = next(iter(dm.train_dataloader()))
     assert batch["x"].shape == (32, 3, 1) and batch["y"].shape == (32, 1, 1)
 
@@ -133,3 +134,15 @@ def test_non_finite_series_fails_clearly():
 def test_bad_arguments_fail_at_construction(kwargs):
     with pytest.raises(InputError):
         SineDataModule(**kwargs)
+
+
+def test_sine_spec_is_a_forecast_record():
+    dm = SineDataModule(window=5, horizon=2, scaler="standard")
+    dm.setup("fit")
+    spec = dm.spec()
+    assert isinstance(spec, ForecastSpec)
+    assert (spec.input_size, spec.horizon, spec.window, spec.num_targets) == (1, 2, 5, 1)
+    assert spec.target_names == ["x"] and spec.baseline_names == [] and spec.target_transform == "none"
+    train = dm.series[slice(*dm.bounds["train"]), 0]  # the scaler is fit on the training span alone
+    assert spec.target_shift == pytest.approx([train.mean()]) and spec.target_scale == pytest.approx([train.std()])
+    assert spec.noise_floor == pytest.approx(1 / 3)

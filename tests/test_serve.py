@@ -132,7 +132,8 @@ def test_text_classifier_server_answers_batches_and_refuses_bad_requests(text_ru
 
 @pytest.mark.slow
 def test_forecaster_server_on_pytorch_with_bad_series(tmp_path):
-    run_seqlit(["fit", "--config", str(CONFIGS / "sine_gru.yaml"), "--data.length", "240", "--data.val_size", "40",
+    run_seqlit(["fit", "--config", str(CONFIGS / "sine_rnn.yaml"), "--model.cell", "gru", "--experiment", "sine_gru",
+                "--data.length", "240", "--data.val_size", "40",
                 "--data.test_size", "60", "--data.window", "8", "--data.scaler", "standard", "--model.hidden_size", "8",
                 "--model.loss", "quantile", "--trainer.max_epochs", "1", "--test_after_fit", "false", *QUIET],
                tmp_path)  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset
-from seqlit.data.text.datamodule import TextDataModule
+from seqlit.data.text.datamodule import TextDataModule, TextSpec
 from seqlit.data.text.readers import label_order, stratified_split
 from seqlit.data.text.tokenizer import PAD_ID, UNK_ID, TextTokenizer, load_vectors, truncate
 from seqlit.errors import InputError
@@ -144,8 +144,8 @@ def test_split_layout_empty_bad_utf8_and_long_documents_are_counted(tmp_path: Pa
     assert len(dm.datasets["train"]) == 6 and dm.stats["train_empty"] == 1  # the whitespace-only review
     assert dm.stats["not_utf8"] == 1 and dm.stats["test_truncated"] == 1
     assert dm.datasets["test"].lengths.tolist() == [1, 3]
-    assert dm.spec() == {"vocab_size": dm.tokenizer.vocab_size, "pad_id": 0, "num_classes": 2,
-                         "label_names": ["neg", "pos"]}  # fmt: skip
+    assert dm.spec() == TextSpec(vocab_size=dm.tokenizer.vocab_size, pad_id=0, num_classes=2,
+                                 label_names=["neg", "pos"])  # fmt: skip
     # a zero-length document never reaches pack_padded_sequence: every batch packs and encodes
     encoder = RecurrentEncoder(input_size=4, hidden_size=3, cell="gru")
     for batch in dm.train_dataloader():
@@ -212,7 +212,7 @@ def test_cache_is_reused_and_state_dict_predicts_alone(tmp_path: Path, monkeypat
     (tmp_path / "p.txt").write_text("good film\n\nunseen words\n")
     dm = TextDataModule(root="/nowhere", predict_path=str(tmp_path / "p.txt"))
     dm.setup("predict")  # reads the file; nothing of root
-    assert dm.spec() == {}
+    assert dm.spec() == TextSpec()  # every field empty: no tokenizer yet
     dm.load_state_dict(state)
     batch = next(iter(dm.predict_dataloader()))
     assert batch["id"].tolist() == [0, 2] and batch["y"].tolist() == [-1, -1]

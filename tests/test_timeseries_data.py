@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from seqlit.data.forecasting import baselines as bl
-from seqlit.data.forecasting.csv import TimeAxis, TimeSeriesDataModule
+from seqlit.data.forecasting.csv import TimeSeriesDataModule
+from seqlit.data.forecasting.time_axis import TimeAxis
 from seqlit.errors import InputError
 
 
@@ -53,7 +54,7 @@ def test_exact_windows_with_covariates_one_hot_and_horizon(tmp_path):
     assert pred["position"].tolist() == [16, 17, 18, 20]
     assert pred["x"][-1, :, 0].tolist() == [17, 18, 19] and torch.isnan(pred["y"][-1]).all()
     assert dm.time_labels(np.array([0, 19, 20, 21])) == ["2024-01-01", "2024-01-20", "2024-01-21", "2024-01-22"]
-    assert dm.spec()["input_size"] == 4 and dm.spec()["horizon"] == 2
+    assert dm.spec().input_size == 4 and dm.spec().horizon == 2
 
 
 def test_stride_and_windows_inside_spans(tmp_path):
@@ -129,7 +130,7 @@ def test_month_steps_and_numeric_time():
     assert hours.label(2) == "2024-03-02 00:00:00"
 
 
-# --- every bad input of the issue: one clear InputError each -----------------------------------------------------
+# --- every bad input: one clear InputError each ---------------------------------------------------------------------
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match=r"data.path=.*nope.csv.*an existing CSV file"):
         module(str(tmp_path / "nope.csv"))

@@ -23,8 +23,9 @@ task samples from its own checkpoint, which holds the vocabulary.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -38,9 +39,20 @@ from seqlit.errors import InputError, require
 from seqlit.vocab import build_vocab, check_generation, encode
 
 
+@dataclass(frozen=True)
+class CharSpec:
+    """What a character language model takes from its data; empty until the text is read (``predict`` reads none)."""
+
+    vocab_size: int | None = None  # V, the unknown symbol "" included
+    vocab: list[str] | None = None  # the characters in id order, stored in the checkpoint to decode generations
+
+
 # --- text ---------------------------------------------------------------------------------------------
-def read_text(path: str | None) -> str:
-    """Read a UTF-8 text file; a missing, empty or binary file is one clear :class:`InputError`."""
+def read_text_strict(path: str | None) -> str:
+    """Read a UTF-8 text file; a missing, empty, binary or not-UTF-8 file is one clear :class:`InputError`.
+
+    Strict, unlike the text classifier's reader: a character model learns every byte it is given, so a replacement
+    character in its corpus would become a symbol it generates."""
     require(path is not None and str(path) != "", "data.path", path, "the path of a UTF-8 text file")
     file = Path(str(path))
     require(file.is_file(), "data.path", str(path), "an existing UTF-8 text file")
@@ -59,7 +71,7 @@ def read_text(path: str | None) -> str:
         ) from None
 
 
-def split_bounds(n: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
+def split_by_fraction(n: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
     """``[start, end)`` of the contiguous train, val and test spans of ``n`` characters (rounded to whole ones)."""
     n_val, n_test = int(round(val_fraction * n)), int(round(test_fraction * n))
     n_train = n - n_val - n_test
@@ -153,6 +165,7 @@ class CorpusDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        *,
         path: str | None = None,
         seq_len: int = 128,
         batch_size: int = 64,
@@ -195,8 +208,8 @@ class CorpusDataModule(L.LightningDataModule):
         if self.datasets or stage == "predict":
             return
         hp = self.hparams
-        text = read_text(hp.path)
-        self.bounds = split_bounds(len(text), hp.val_fraction, hp.test_fraction)
+        text = read_text_strict(hp.path)
+        self.bounds = split_by_fraction(len(text), hp.val_fraction, hp.test_fraction)
         tbptt = hp.mode == "tbptt"
         for span, (start, end) in self.bounds.items():
             n = end - start
@@ -214,29 +227,30 @@ class CorpusDataModule(L.LightningDataModule):
                     f"(of {len(text)}), and needs at least {what} = {need}; use a shorter seq_len, a smaller "
                     "batch_size, other fractions or a longer text"
                 )
-        self.vocab = build_vocab(text[slice(*self.bounds["train"])])
+        self.vocab = build_vocab(text[slice(*self.bounds["train"])])  # from training text alone, as in use
         for span, (start, end) in self.bounds.items():
             if end == start:
                 continue
-            ids, self.unknown[span] = encode(text[start:end], self.vocab)
+            ids, self.unknown[span] = encode(text[start:end], self.vocab)  # (n,) int64; unseen characters -> id 0
             if span == "train" and not tbptt:  # every start position; ShiftedGrid picks the epoch's windows
                 self.datasets[span] = window_dataset(ids, hp.seq_len, 1, start)
             elif tbptt:  # evaluation carries the state too, over as many streams as the span holds
                 streams = hp.batch_size if span == "train" else min(hp.batch_size, (len(ids) - 1) // hp.seq_len)
                 self.datasets[span] = stream_dataset(ids, hp.seq_len, streams, start)
-            else:
+            else:  # non-overlapping windows: every character is scored once
                 self.datasets[span] = window_dataset(ids, hp.seq_len, hp.seq_len, start)
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> CharSpec:
         """The vocabulary (and its size) the model is built for; nothing before the text is read (predict)."""
-        return {"vocab_size": len(self.vocab), "vocab": list(self.vocab)} if self.vocab else {}
+        return CharSpec(vocab_size=len(self.vocab), vocab=list(self.vocab)) if self.vocab else CharSpec()
 
     def _eval_loader(self, span: str) -> DataLoader | list:
         if span not in self.datasets:
             return []
         hp = self.hparams
-        batch = self.datasets[span].tensors.get("chunk")
-        streams = int((batch == 0).sum()) if batch is not None else hp.batch_size
+        chunk = self.datasets[span].tensors.get("chunk")  # (M,) in tbptt mode
+        # one batch per chunk: a batch must hold exactly the span's streams, so row b continues row b
+        streams = int((chunk == 0).sum()) if chunk is not None else hp.batch_size
         return tensor_loader(self.datasets[span], streams, shuffle=False, num_workers=hp.num_workers,
                              trainer=self.trainer, even=span == "val")  # fmt: skip
 
@@ -248,8 +262,10 @@ class CorpusDataModule(L.LightningDataModule):
         if hp.mode == "tbptt":  # in order: row b of each batch continues row b of the one before
             return tensor_loader(self.datasets["train"], hp.batch_size, shuffle=False, num_workers=hp.num_workers)
         start, end = self.bounds["train"]
-        sampler = ShiftedGrid(end - start, hp.seq_len, hp.shuffle, hp.seed, *replicas(self.trainer))
-        return ResumableLoader(
+        world, rank = replicas(self.trainer)
+        sampler = ShiftedGrid(num_chars=end - start, seq_len=hp.seq_len, shuffle=hp.shuffle, seed=hp.seed,
+                              num_replicas=world, rank=rank)  # fmt: skip
+        return ResumableLoader(  # groups the grid's window starts into batches, each fetched by one index operation
             self.datasets["train"],
             batch_size=hp.batch_size,
             sampler=sampler,

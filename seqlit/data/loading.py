@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 
 class TensorDictDataset(Dataset):
@@ -169,13 +169,13 @@ def tensor_loader(
     exactly once, so metrics reduced across processes equal the one-process ones).
     """
     world, rank = replicas(trainer)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, world, rank, even=even)
-    # the sampler yields whole batches: batch_size=None hands each list of indices to the dataset at once
-    return ResumableLoader(
-        dataset,
-        sampler=sampler,
-        batch_size=None,
-        num_workers=num_workers,
-        collate_fn=batch_identity,
-        persistent_workers=num_workers > 0,
-    )
+    sampler = EpochBatchSampler(num_samples=len(dataset), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                                num_replicas=world, rank=rank, even=even)  # fmt: skip
+    return batch_loader(dataset, sampler=sampler, num_workers=num_workers)
+
+
+def batch_loader(dataset: Dataset, *, sampler: Sampler, num_workers: int = 0) -> ResumableLoader:
+    """A resumable loader for a sampler that yields whole batches of indices (or keys), each fetched at once."""
+    # batch_size=None hands each of the sampler's batches to the dataset as it is; the dataset returns it collated
+    return ResumableLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
+                           collate_fn=batch_identity, persistent_workers=num_workers > 0)  # fmt: skip

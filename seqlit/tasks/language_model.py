@@ -29,7 +29,7 @@ from seqlit.errors import require
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import gather, write_text
+from seqlit.tasks.outputs import gather, say, write_text
 from seqlit.vocab import check_generation, decode, encode
 
 
@@ -250,6 +250,6 @@ class GeneratedTextWriter(BasePredictionWriter):
         else:  # a header per sample, so several of them stay apart
             body = "\n\n".join(f"----- sample {i} (seed {s['seed']}) -----\n{s['text']}" for i, s in enumerate(samples))
         path = write_text(trainer, self.filename, body + "\n")
-        print(body)
+        say(body)
         if path is not None:
-            print(f"Generated text: {path}")
+            say(f"Generated text: {path}")

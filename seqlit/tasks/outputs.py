@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,13 @@ def _fmt(v: Any) -> Any:
     return v
 
 
+def say(text: str) -> None:
+    """Print ``text`` on lines of its own, above any progress bar that is still drawn (never glued to its end)."""
+    from tqdm import tqdm  # Lightning's bars are tqdm bars: tqdm.write clears them, prints, and redraws them
+
+    tqdm.write(text, file=sys.stdout)
+
+
 class PredictionWriter(BasePredictionWriter):
     """Write what ``predict_step`` returns (a dict of equal-length columns per batch) to ``predictions.csv``."""
 
@@ -107,4 +115,4 @@ class PredictionWriter(BasePredictionWriter):
             writer.writerow([_fmt(v) for v in row])
         self.path = write_text(trainer, self.filename, out.getvalue())
         if self.path is not None:
-            print(f"Predictions: {self.path} ({len(next(iter(cols.values()), []))} rows)")
+            say(f"Predictions: {self.path} ({len(next(iter(cols.values()), []))} rows)")

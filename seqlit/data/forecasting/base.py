@@ -12,6 +12,7 @@ supply reference forecasts (:meth:`SeriesDataModule.baseline_forecasts`); they t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,9 +21,25 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seqlit.data.forecasting.windows import SPANS, Scaler, sliding_windows, split_bounds, transform_targets
+from seqlit.data.forecasting.windows import SPANS, Scaler, sliding_windows, split_by_size, transform_targets
 from seqlit.data.loading import TensorDictDataset, tensor_loader
 from seqlit.errors import InputError, require
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """What a forecaster takes from its data: sizes, target names and scaling, reference forecasts."""
+
+    input_size: int  # C, columns of the series the model reads
+    horizon: int  # H, steps predicted at once
+    window: int  # W, past steps the model sees
+    num_targets: int  # K, the leading columns that are forecast
+    target_names: list[str]
+    target_shift: list[float]  # per target: the scaler's (v - shift) / scale, undone for metrics in data units
+    target_scale: list[float]
+    baseline_names: list[str]  # the batch's ``baselines`` (B, NB, H, K), in this order
+    target_transform: str  # ``none``, ``sqrt`` or ``log1p``, applied before scaling
+    noise_floor: float | None = None  # the best MSE any forecaster can reach, where the source knows it
 
 
 class SeriesDataModule(L.LightningDataModule):
@@ -46,6 +63,7 @@ class SeriesDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        *,
         window: int = 3,
         horizon: int = 1,
         val_size: int | float = 100,
@@ -101,7 +119,7 @@ class SeriesDataModule(L.LightningDataModule):
         return {}
 
     def extra_spec(self) -> dict[str, Any]:
-        """Further facts for the model (for example a known noise floor); none by default."""
+        """Further :class:`ForecastSpec` fields the source knows (for example ``noise_floor``); none by default."""
         return {}
 
     # --- shared machinery -----------------------------------------------------------------------------------------
@@ -114,8 +132,8 @@ class SeriesDataModule(L.LightningDataModule):
             return
         hp = self.settings
         values, names, num_targets = self.load_series()
-        values = np.asarray(values, dtype=np.float64)
-        bad = np.argwhere(~np.isfinite(values))
+        values = np.asarray(values, dtype=np.float64)  # (N, C), float64 so the scaler's statistics are exact
+        bad = np.argwhere(~np.isfinite(values))  # one NaN makes every LSTM output NaN: refuse it here, by name
         if len(bad):
             row, col = bad[0]
             raise InputError(
@@ -123,7 +141,7 @@ class SeriesDataModule(L.LightningDataModule):
                 f"({len(bad)} in all): NaN and inf are not allowed; fill or drop them first"
             )
         self.series, self.names, self._num_targets = values, names, num_targets
-        self.bounds = split_bounds(len(values), hp.val_size, hp.test_size)
+        self.bounds = split_by_size(len(values), hp.val_size, hp.test_size)
         for span, (start, end) in self.bounds.items():
             # every span must hold a window: validation picks the checkpoint, test reports the result
             # with context across spans, a later span's windows read their inputs from the spans before it
@@ -135,22 +153,24 @@ class SeriesDataModule(L.LightningDataModule):
                 need,
                 f"at most the {span} span's {end - start} steps (steps {start}..{end - 1}), so it holds a window",
             )
-        prepared = values.copy()
+        prepared = values.copy()  # the raw series stays in self.series, for figures and predictions in data units
         prepared[:, :num_targets] = transform_targets(values[:, :num_targets], self.target_transform, names)
+        # fit on the training span alone: statistics of val/test would leak the future into training
         self.scaler.fit(prepared[slice(*self.bounds["train"])], names, keep=self.unscaled_columns())
-        scaled = self.scaler.transform(prepared).astype(np.float32)
+        scaled = self.scaler.transform(prepared).astype(np.float32)  # (N, C)
         for span in SPANS:
             start, end = self.bounds[span]
             stride = hp.stride if span == "train" else 1  # evaluate on every window, whatever the training stride
-            lo = start - hp.window if self.context_across_spans and span != "train" else start
+            lo = start - hp.window if self.context_across_spans and span != "train" else start  # inputs may look back
+            # x (M, W, C), y (M, H, K), pos (M,) relative to lo
             x, y, pos = sliding_windows(scaled[lo:end], hp.window, hp.horizon, num_targets, stride)
-            self.datasets[span] = TensorDictDataset(**self._window_tensors(x, y, pos + lo))
+            self.datasets[span] = TensorDictDataset(**self._window_tensors(x, y, pos + lo))  # positions in the series
         # predict: every test window, plus the window that ends at the series' end, whose future is unknown (NaN)
         test = self.datasets["test"].tensors
         future = self._window_tensors(
-            scaled[None, -hp.window :],
-            np.full((1, hp.horizon, num_targets), np.nan, np.float32),
-            np.array([len(values)]),
+            scaled[None, -hp.window :],  # (1, W, C): the last W steps
+            np.full((1, hp.horizon, num_targets), np.nan, np.float32),  # (1, H, K): not yet observed
+            np.array([len(values)]),  # its first predicted step lies just past the end
         )
         self.datasets["predict"] = TensorDictDataset(**{k: torch.cat([test[k], future[k]]) for k in test})
 
@@ -164,21 +184,21 @@ class SeriesDataModule(L.LightningDataModule):
             out["baselines"] = torch.from_numpy(stacked.astype(np.float32))
         return out
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> ForecastSpec:
         """Sizes and scaling the model takes from the data, so nobody types them twice."""
         k = self.num_targets
-        return {
-            "input_size": self.series.shape[1],
-            "horizon": self.settings.horizon,
-            "window": self.settings.window,
-            "num_targets": k,
-            "target_names": self.names[:k],
-            "target_shift": [float(v) for v in self.scaler.shift[:k]],
-            "target_scale": [float(v) for v in self.scaler.scale[:k]],
-            "baseline_names": list(self.baseline_names),
-            "target_transform": self.target_transform,
+        return ForecastSpec(
+            input_size=self.series.shape[1],
+            horizon=self.settings.horizon,
+            window=self.settings.window,
+            num_targets=k,
+            target_names=self.names[:k],
+            target_shift=[float(v) for v in self.scaler.shift[:k]],  # plain floats: they go into checkpoints
+            target_scale=[float(v) for v in self.scaler.scale[:k]],
+            baseline_names=list(self.baseline_names),
+            target_transform=self.target_transform,
             **self.extra_spec(),
-        }
+        )
 
     def _loader(self, span: str) -> DataLoader:
         hp = self.settings

@@ -3,19 +3,17 @@
 The file is read with the standard ``csv`` module into a numeric series whose first K columns are the targets, then
 the numeric covariates, then one-hot indicators of the categorical covariates (categories taken from the training
 span, so an unseen category is all zeros rather than leaked). Everything after that, the chronological split, the scaler
-fit on the training span, the windows and the loaders, is :class:`~seqlit.data.forecasting.base.SeriesDataModule`'s one
-path,
-which this module only feeds. It adds what real files need: missing values (an error naming lines and columns, or
-forward-fill / linear interpolation), a time column (checked to increase, echoed in predictions, extended past the end
-of the file for the future forecast) and baseline forecasts on every window (persistence, seasonal naive, direct
-AR), which the batch carries so the task scores them on exactly the model's windows.
+fit on the training span, the windows and the loaders, is :class:`~seqlit.data.forecasting.base.SeriesDataModule`'s
+one path, which this module only feeds. It adds what real files need: missing values (an error naming lines and
+columns, or forward-fill / linear interpolation), a time column (:mod:`~seqlit.data.forecasting.time_axis`: checked to
+increase, echoed in predictions, extended past the end of the file for the future forecast) and baseline forecasts on
+every window (persistence, seasonal naive, direct AR), which the batch carries so the task scores them on exactly the
+model's windows.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,15 +21,11 @@ import numpy as np
 
 from seqlit.data.forecasting import baselines as bl
 from seqlit.data.forecasting.base import SeriesDataModule
-from seqlit.data.forecasting.windows import split_bounds
+from seqlit.data.forecasting.time_axis import TimeAxis
+from seqlit.data.forecasting.windows import split_by_size
 from seqlit.errors import InputError, require
 
 MISSING = {"", "na", "nan", "null", "none", "?", "n/a", "#n/a", "-"}
-# tried in order when no time_format is given; the first that reads every value wins and formats future steps
-TIME_FORMATS = (
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%Y/%m/%d",
-    "%d.%m.%Y", "%m/%d/%Y", "%Y-%m", "%Y%m%d",
-)  # fmt: skip
 BASELINES = ("persistence", "seasonal_naive", "ar")
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -118,79 +112,6 @@ def fill_missing(values: np.ndarray, names: list[str], how: str) -> np.ndarray:
     return out
 
 
-class TimeAxis:
-    """The parsed time column: ordering checks, labels of the file's rows, and labels of steps past its end."""
-
-    def __init__(self, cells: list[str], column: str, fmt: str | None) -> None:
-        self.cells, self.column = cells, column
-        self.numeric = fmt is None and all(_is_number(c) for c in cells)
-        if self.numeric:
-            self.fmt = None
-            times: list[Any] = [float(c) for c in cells]
-        else:
-            # the first format that reads every value; failing that, the one the first value is in (to name the culprit)
-            self.fmt = fmt or next((f for f in TIME_FORMATS if _parses(cells, f)), None)
-            self.fmt = self.fmt or next((f for f in TIME_FORMATS if _parses(cells[:1], f)), None)
-            bad = next((i for i, c in enumerate(cells) if self.fmt is None or not _parses([c], self.fmt)), None)
-            if bad is not None:
-                raise InputError(
-                    f"data.time_column={column!r} has {cells[bad]!r} in data row {bad + 1}, which is not a time "
-                    f"{'in data.time_format=' + repr(fmt) if fmt else 'in a known format'}: give data.time_format "
-                    "(a strptime format such as '%Y-%m-%d'), or numbers"
-                )
-            times = [datetime.strptime(c, self.fmt) for c in cells]
-        for i in range(1, len(times)):
-            if times[i] <= times[i - 1]:
-                what = "a duplicate of" if times[i] == times[i - 1] else "earlier than"
-                raise InputError(
-                    f"data.time_column={column!r} must increase strictly: {cells[i]!r} in data row {i + 1} is {what} "
-                    f"{cells[i - 1]!r} in data row {i}; sort the file and drop duplicate rows"
-                )
-        self.times = times
-        self.step = self._step()
-
-    def _step(self) -> Any:
-        """The usual step between rows: a number, a whole number of months (when every row falls on the same day of
-        the month at the same clock time), or a timedelta."""
-        t = self.times
-        if len(t) < 2:
-            return 1.0 if self.numeric else timedelta(days=1)
-        if not self.numeric and len({(x.day, x.time()) for x in t}) == 1:
-            months = Counter((b.year - a.year) * 12 + b.month - a.month for a, b in zip(t[:-1], t[1:], strict=True))
-            return ("months", months.most_common(1)[0][0])
-        return Counter(b - a for a, b in zip(t[:-1], t[1:], strict=True)).most_common(1)[0][0]
-
-    def label(self, i: int) -> str:
-        """Label of step ``i``: the file's own text inside the file, the usual step extrapolated past its end."""
-        if i < len(self.cells):
-            return self.cells[i]
-        ahead = i - len(self.cells) + 1
-        last = self.times[-1]
-        if self.numeric:
-            value = last + self.step * ahead
-            return str(int(value)) if all(float(c).is_integer() for c in self.cells) else f"{value:g}"
-        if isinstance(self.step, tuple):
-            m = last.year * 12 + last.month - 1 + self.step[1] * ahead
-            return last.replace(year=m // 12, month=m % 12 + 1).strftime(self.fmt)
-        return (last + self.step * ahead).strftime(self.fmt)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        return np.isfinite(float(cell))
-    except ValueError:
-        return False
-
-
-def _parses(cells: list[str], fmt: str) -> bool:
-    try:
-        for c in cells:
-            datetime.strptime(c, fmt)
-    except ValueError:
-        return False
-    return True
-
-
 class TimeSeriesDataModule(SeriesDataModule):
     """Windows of a CSV time series (see the module docstring).
 
@@ -214,6 +135,7 @@ class TimeSeriesDataModule(SeriesDataModule):
 
     def __init__(
         self,
+        *,
         path: str,
         target: str | list[str],
         covariates: list[str] | None = None,
@@ -239,9 +161,18 @@ class TimeSeriesDataModule(SeriesDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__(
-            window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers,
-            context_across_spans, seed,
-        )  # fmt: skip
+            window=window,
+            horizon=horizon,
+            val_size=val_size,
+            test_size=test_size,
+            stride=stride,
+            scaler=scaler,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=num_workers,
+            context_across_spans=context_across_spans,
+            seed=seed,
+        )
         require(missing in ("error", "ffill", "interpolate"), "data.missing", missing, "error, ffill or interpolate")
         require(season >= 1, "data.season", season, "a season length of at least 1 step")
         require(ar_order >= 1, "data.ar_order", ar_order, "at least 1 lag")
@@ -282,7 +213,7 @@ class TimeSeriesDataModule(SeriesDataModule):
         values = np.stack([parse_numbers(column[c], c) for c in numeric], axis=1)  # (N, K + numeric covariates)
         values = fill_missing(values, numeric, hp.missing)
         # categories from the training span only; bounds are recomputed identically by the base class
-        n_train = split_bounds(len(rows), hp.val_size, hp.test_size)["train"][1]
+        n_train = split_by_size(len(rows), hp.val_size, hp.test_size)["train"][1]
         blocks, names = [values], list(numeric)
         for c in categorical:
             cats = sorted(set(column[c][:n_train]))

@@ -31,6 +31,7 @@ class SineDataModule(SeriesDataModule):
 
     def __init__(
         self,
+        *,
         length: int = 1000,
         frequency: float = 0.02,
         noise: float = 2.0,
@@ -46,7 +47,16 @@ class SineDataModule(SeriesDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__(
-            window, horizon, val_size, test_size, stride, scaler, batch_size, shuffle, num_workers, seed=seed
+            window=window,
+            horizon=horizon,
+            val_size=val_size,
+            test_size=test_size,
+            stride=stride,
+            scaler=scaler,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=num_workers,
+            seed=seed,
         )
         require(length >= 2, "length", length, "at least 2 points")
         require(np.isfinite(frequency), "frequency", frequency, "a finite number")
@@ -57,8 +67,8 @@ class SineDataModule(SeriesDataModule):
         hp = self.hparams
         t = np.arange(hp.length)
         rng = np.random.default_rng(hp.seed)
-        x = np.sin(hp.frequency * t) + hp.noise * rng.random(hp.length)
-        return x[:, None], ["x"], 1
+        x = np.sin(hp.frequency * t) + hp.noise * rng.random(hp.length)  # (N,) uniform noise: its mean is noise / 2
+        return x[:, None], ["x"], 1  # (N, 1): one column, which is also the one target
 
     def signal(self) -> np.ndarray:
         """The noise-free expectation of every point, sin(f·t) + noise/2: the best possible forecast."""
@@ -66,4 +76,4 @@ class SineDataModule(SeriesDataModule):
         return np.sin(self.hparams.frequency * t) + self.hparams.noise / 2
 
     def extra_spec(self) -> dict[str, Any]:
-        return {"noise_floor": self.hparams.noise**2 / 12.0}
+        return {"noise_floor": self.hparams.noise**2 / 12.0}  # variance of noise · U[0, 1)

@@ -43,7 +43,7 @@ def resolve_size(size: int | float, n: int, name: str) -> int:
     return int(size)
 
 
-def split_bounds(n: int, val_size: int | float, test_size: int | float) -> dict[str, tuple[int, int]]:
+def split_by_size(n: int, val_size: int | float, test_size: int | float) -> dict[str, tuple[int, int]]:
     """``[start, end)`` of the train, val and test spans of a series of ``n`` steps (val carved from train's end)."""
     n_test = resolve_size(test_size, n, "test_size")
     n_val = resolve_size(val_size, n, "val_size")

@@ -119,7 +119,8 @@ class BucketBatchSampler(EpochBatchSampler):
         even: bool = True,
     ) -> None:
         lengths = np.asarray(lengths, dtype=np.int64)
-        super().__init__(len(lengths), batch_size, shuffle, seed, num_replicas, rank, drop_last, even)
+        super().__init__(num_samples=len(lengths), batch_size=batch_size, shuffle=shuffle, seed=seed,
+                         num_replicas=num_replicas, rank=rank, drop_last=drop_last, even=even)  # fmt: skip
         self.lengths = lengths
         self.pool_batches = max(1, pool_batches)
         self.sort = sort

@@ -4,9 +4,9 @@
 as the IMDB archive unpacks), label folders with no split (``<label>/*.txt``), or one CSV/TSV/JSONL file with a text
 and a label column. Validation (and test, where the data has none) is carved from the training documents by a seeded,
 stratified fraction. A :class:`~seqlit.data.text.tokenizer.TextTokenizer` is trained on the training split only; every
-document is encoded once and the result cached on disk under ``cache_dir``, keyed by the input files (path, size,
-modification time) and the settings that shape the ids, so a second run starts in seconds. Documents that end up with
-no tokens are dropped, longer ones truncated to ``max_length``; both are counted in one summary line.
+document is encoded once and the result cached on disk under ``cache_dir`` (:mod:`~seqlit.data.text.corpus`), so a
+second run starts in seconds. Documents that end up with no tokens are dropped, longer ones truncated to
+``max_length``; both are counted in one summary line.
 
 Batches are dicts (``x`` (B, T) int64 ids, ``lengths`` (B,), ``y`` (B,), ``id`` (B,)) from a
 :class:`~seqlit.data.text.buckets.BucketBatchSampler`. The tokenizer and the label names are the module's
@@ -16,35 +16,35 @@ therefore needs nothing else, and encodes ``F`` only in ``predict_dataloader``, 
 
 from __future__ import annotations
 
-import json
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from seqlit.data.loading import ResumableLoader, batch_identity, replicas
+from seqlit.data.loading import batch_loader, replicas
 from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset, unbucketed_padding
-from seqlit.data.text.readers import (
-    TABLE_SUFFIXES,
-    RawDocs,
-    fingerprint,
-    folder_files,
-    label_order,
-    read_files,
-    read_predict,
-    read_table,
-    stratified_split,
-)
+from seqlit.data.text.corpus import load_corpus
+from seqlit.data.text.readers import TABLE_SUFFIXES, RawDocs, read_predict, read_table
 from seqlit.data.text.tokenizer import PAD_ID, TextTokenizer, TokenizerKind, load_vectors, truncate
 from seqlit.errors import InputError, require
 
-CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """What a classifier of token ids takes from its data; every field empty until a tokenizer exists."""
+
+    vocab_size: int | None = None  # V, including ``<pad>`` and ``<unk>``
+    pad_id: int | None = None  # the id padding uses, which the embedding keeps at zero
+    num_classes: int | None = None  # N
+    label_names: list[str] | None = None  # one per class, in class-id order
+    # (V, E) pretrained vectors when ``vectors_path`` is given; left out of ==, which a tensor cannot answer as a bool
+    embedding_vectors: torch.Tensor | None = field(default=None, compare=False)
 
 
 class TextDataModule(L.LightningDataModule):
@@ -80,6 +80,7 @@ class TextDataModule(L.LightningDataModule):
 
     def __init__(
         self,
+        *,
         root: str | None = None,
         predict_path: str | None = None,
         text_column: str = "text",
@@ -135,90 +136,18 @@ class TextDataModule(L.LightningDataModule):
         if self.datasets:  # idempotent: the CLI sets data up once, early, before the Trainer does
             return
         require(self.hparams.root is not None, "data.root", None, "a folder or a .csv/.tsv/.jsonl file of documents")
-        corpus = self._load_corpus()
+        hp = self.hparams
+        corpus = load_corpus(
+            root=hp.root, text_column=hp.text_column, label_column=hp.label_column, val_fraction=hp.val_fraction,
+            test_fraction=hp.test_fraction, split_seed=hp.split_seed, tokenizer=hp.tokenizer, max_vocab=hp.max_vocab,
+            min_freq=hp.min_freq, lowercase=hp.lowercase, cache_dir=hp.cache_dir,
+        )  # fmt: skip
         self._build_datasets(corpus)
         if stage in ("fit", None) and self.hparams.vectors_path:
             table, found = load_vectors(self.hparams.vectors_path, self.tokenizer.vocab(), self.hparams.seed)
             self.vectors = torch.from_numpy(table)
             v = self.tokenizer.vocab_size
             rank_zero_info(f"text: pretrained vectors cover {found:,} of {v:,} vocabulary entries ({found / v:.1%})")
-
-    def _sources(self) -> tuple[str, list[tuple[Path, str]] | Path, list[tuple[Path, str]] | None]:
-        """The layout of ``root`` and its inputs: (layout, training files or table file, test files or None)."""
-        root = Path(self.hparams.root)
-        require(root.exists(), "data.root", str(root), "an existing folder or .csv/.tsv/.jsonl file")
-        if root.is_file():
-            require(
-                root.suffix in TABLE_SUFFIXES, "data.root", str(root), f"a folder or a {'/'.join(TABLE_SUFFIXES)} file"
-            )
-            return "table", root, None
-        if (root / "train").is_dir():
-            test = folder_files(root / "test") if (root / "test").is_dir() else None
-            return "split", folder_files(root / "train"), test
-        return "folders", folder_files(root), None
-
-    def _load_corpus(self) -> dict[str, Any]:
-        """Read, split, train the tokenizer and encode, or load all of that from the cache."""
-        hp = self.hparams
-        layout, train_in, test_in = self._sources()
-        has_test = test_in is not None
-        settings = {
-            "format": CACHE_FORMAT, "layout": layout, "tokenizer": hp.tokenizer, "max_vocab": hp.max_vocab,
-            "min_freq": hp.min_freq, "lowercase": hp.lowercase, "val_fraction": hp.val_fraction,
-            "test_fraction": None if has_test else hp.test_fraction, "split_seed": hp.split_seed,
-            "columns": [hp.text_column, hp.label_column] if layout == "table" else None,
-        }  # fmt: skip
-        files = [train_in] if layout == "table" else [p for p, _ in train_in] + [p for p, _ in test_in or []]
-        cache = Path(hp.cache_dir) / f"text-{fingerprint(files, settings)}" if hp.cache_dir else None
-        if cache is not None and (cache / "meta.json").is_file():
-            meta = json.loads((cache / "meta.json").read_text())
-            with np.load(cache / "arrays.npz") as z:
-                corpus = {k: z[k] for k in z.files}
-            corpus["meta"] = meta
-            rank_zero_info(f"text: tokenized corpus loaded from the cache {cache}")
-            return corpus
-        start = time.perf_counter()
-        pool = read_table(train_in, hp.text_column, hp.label_column) if layout == "table" else read_files(train_in)
-        test = read_files(test_in, desc="reading test") if has_test else RawDocs()
-        names = label_order(pool.labels)
-        require(len(names) >= 2, "labels", names, "at least 2 distinct classes in the training documents")
-        unknown = sorted(set(test.labels) - set(names))
-        require(not unknown, "test labels", unknown, f"labels seen in training too ({names})")
-        index = {n: i for i, n in enumerate(names)}
-        pool_y = np.array([index[lab] for lab in pool.labels], dtype=np.int64)
-        test_y = np.array([index[lab] for lab in test.labels], dtype=np.int64)
-        fractions = [hp.val_fraction] if has_test else [hp.val_fraction, hp.test_fraction]
-        parts = stratified_split(pool_y, fractions, hp.split_seed)
-        train_idx, val_idx = parts[0], parts[1]
-        train_texts = [pool.texts[i] for i in train_idx]
-        tok = TextTokenizer.train(train_texts, hp.tokenizer, hp.max_vocab, hp.min_freq, hp.lowercase)
-        pool_ids, pool_off = tok.encode(pool.texts)
-        test_ids, test_off = tok.encode(test.texts)
-        seconds = time.perf_counter() - start
-        corpus = {
-            "pool_ids": pool_ids, "pool_offsets": pool_off, "pool_y": pool_y,
-            "test_ids": test_ids, "test_offsets": test_off, "test_y": test_y,
-            "train_idx": train_idx, "val_idx": val_idx,
-            "test_idx": np.arange(len(test_y)) if has_test else parts[2],
-        }  # fmt: skip
-        meta = {
-            "tokenizer": tok.to_json(), "label_names": names, "test_source": "test" if has_test else "pool",
-            "not_utf8": pool.not_utf8 + test.not_utf8, "seconds": seconds,
-        }  # fmt: skip
-        if cache is not None:
-            tmp = cache.with_name(cache.name + f".tmp{np.random.randint(1 << 30)}")
-            tmp.mkdir(parents=True)
-            np.savez(tmp / "arrays.npz", **corpus)
-            (tmp / "meta.json").write_text(json.dumps(meta))
-            try:
-                tmp.rename(cache)  # atomic: a half-written cache is never read
-            except OSError:  # another process finished first; its copy is as good
-                import shutil
-
-                shutil.rmtree(tmp, ignore_errors=True)
-        rank_zero_info(f"text: read, trained the tokenizer and encoded {len(pool_y) + len(test_y):,} documents "
-                       f"in {seconds:.1f} s")  # fmt: skip
-        return {**corpus, "meta": meta}
 
     def _build_datasets(self, corpus: dict[str, Any]) -> None:
         hp, meta = self.hparams, corpus["meta"]
@@ -229,9 +158,10 @@ class TextDataModule(L.LightningDataModule):
         self.tokenizer, self.label_names = tok, list(meta["label_names"])
         stats: dict[str, Any] = {"not_utf8": int(meta["not_utf8"]), "tokenize_seconds": float(meta["seconds"])}
         for split in SPLITS:
+            # test documents come from the data's own test split where it has one, else from the carved pool
             source = "test" if split == "test" and meta["test_source"] == "test" else "pool"
-            idx = corpus[f"{split}_idx"]
-            offsets = corpus[f"{source}_offsets"]
+            idx = corpus[f"{split}_idx"]  # rows of that source
+            offsets = corpus[f"{source}_offsets"]  # (N + 1,): document i is ids[offsets[i] : offsets[i + 1]]
             starts, ends = offsets[idx], offsets[idx + 1]
             docs, truncated = truncate(corpus[f"{source}_ids"], starts, ends, hp.max_length, hp.truncation)
             keep = [i for i, d in enumerate(docs) if len(d)]  # a zero length would make pack_padded_sequence raise
@@ -241,7 +171,12 @@ class TextDataModule(L.LightningDataModule):
                 continue
             y = corpus[f"{source}_y"][idx]
             self.datasets[split] = TokenDataset(
-                [docs[i] for i in keep], y[keep], idx[keep], PAD_ID, hp.equal_length and split == "train", hp.truncation
+                [docs[i] for i in keep],
+                labels=y[keep],
+                ids=idx[keep],  # the document's row in its source, so predictions can be matched back
+                pad_id=PAD_ID,
+                equal_length=hp.equal_length and split == "train",  # evaluation always reads whole documents
+                keep=hp.truncation,
             )
         require("train" in self.datasets, "data.root", hp.root, "documents with at least one token to train on")
         self.stats = stats
@@ -258,7 +193,9 @@ class TextDataModule(L.LightningDataModule):
             f"{s['not_utf8']:,} not UTF-8 (decoded with replacement)"
         )
         lengths = self.datasets["train"].lengths
-        sampler = BucketBatchSampler(lengths, hp.batch_size, True, hp.seed, hp.pool_batches)
+        # the padding a shuffled training epoch will carry, with buckets and without
+        sampler = BucketBatchSampler(lengths, batch_size=hp.batch_size, shuffle=True, seed=hp.seed,
+                                     pool_batches=hp.pool_batches)  # fmt: skip
         self.stats["padding"] = sampler.padding_fraction()
         self.stats["padding_unbucketed"] = unbucketed_padding(lengths, hp.batch_size, hp.seed)
         rank_zero_info(
@@ -276,16 +213,13 @@ class TextDataModule(L.LightningDataModule):
         return read_predict(path)
 
     # --- what the model and the checkpoint take -----------------------------------------------------------------
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> TextSpec:
         """Sizes the classifier takes from the data; empty until a tokenizer exists (trained, or from a checkpoint)."""
         if self.tokenizer is None:
-            return {}
-        spec: dict[str, Any] = {"vocab_size": self.tokenizer.vocab_size, "pad_id": PAD_ID}
-        if self.label_names:
-            spec.update(num_classes=len(self.label_names), label_names=list(self.label_names))
-        if self.vectors is not None:
-            spec["embedding_vectors"] = self.vectors
-        return spec
+            return TextSpec()
+        names = list(self.label_names) or None  # a checkpoint's tokenizer may come before any labels are known
+        return TextSpec(vocab_size=self.tokenizer.vocab_size, pad_id=PAD_ID, num_classes=len(names) if names else None,
+                        label_names=names, embedding_vectors=self.vectors)  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         """Tokenizer (JSON string) and label names: plain data that lets a checkpoint predict on its own."""
@@ -313,9 +247,7 @@ class TextDataModule(L.LightningDataModule):
             shuffle=train and hp.shuffle, seed=hp.seed, pool_batches=hp.pool_batches,
             num_replicas=replicas_, rank=rank, sort=sort, even=even,
         )  # fmt: skip
-        # the sampler yields whole batches: batch_size=None hands each list of indices to the dataset at once
-        return ResumableLoader(dataset, sampler=sampler, batch_size=None, collate_fn=batch_identity,
-                               num_workers=hp.num_workers, persistent_workers=hp.num_workers > 0)  # fmt: skip
+        return batch_loader(dataset, sampler=sampler, num_workers=hp.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["train"], train=True)
@@ -334,6 +266,7 @@ class TextDataModule(L.LightningDataModule):
             raise InputError("predict needs a tokenizer: give --ckpt_path of a checkpoint trained on text "
                              "(it stores the tokenizer and label names)")  # fmt: skip
         docs, ids = self._predict if self._predict is not None else self._read_predict()
+        # encoded here, not in setup: the tokenizer may arrive with the checkpoint, after setup ran
         ids_flat, offsets = self.tokenizer.encode(docs.texts)
         encoded, truncated = truncate(
             ids_flat, offsets[:-1], offsets[1:], self.hparams.max_length, self.hparams.truncation
@@ -344,5 +277,7 @@ class TextDataModule(L.LightningDataModule):
             f"text: predicting {len(keep):,} documents ({truncated:,} truncated to {self.hparams.max_length} tokens, "
             f"{len(encoded) - len(keep):,} without tokens skipped, {docs.not_utf8:,} not UTF-8)"
         )
-        dataset = TokenDataset([encoded[i] for i in keep], [-1] * len(keep), [ids[i] for i in keep], PAD_ID)
+        # label -1: unknown; ids number the documents as the predict file does
+        dataset = TokenDataset([encoded[i] for i in keep], labels=[-1] * len(keep), ids=[ids[i] for i in keep],
+                               pad_id=PAD_ID)  # fmt: skip
         return self._loader(dataset, train=False, sort=False, even=False)  # rows come out in document order

@@ -38,8 +38,9 @@ class RawDocs:
         self.not_utf8 += other.not_utf8
 
 
-def read_text(path: Path) -> tuple[str, bool]:
-    """A file's text, and whether it had to be decoded with replacement characters (not valid UTF-8)."""
+def read_text_lenient(path: Path) -> tuple[str, bool]:
+    """A file's text, and whether it had to be decoded with replacement characters (not valid UTF-8): one bad review
+    among thousands costs a counted warning, not the run (compare :func:`seqlit.data.chars.read_text_strict`)."""
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8"), False
@@ -70,7 +71,7 @@ def read_files(files: list[tuple[Path, str | None]], desc: str = "reading") -> R
 
     docs = RawDocs()
     for path, label in tqdm(files, desc=desc, unit="file", disable=None, leave=False, mininterval=1.0):
-        text, bad = read_text(path)
+        text, bad = read_text_lenient(path)
         docs.texts.append(text)
         docs.labels.append(label)
         docs.not_utf8 += bad
@@ -79,7 +80,7 @@ def read_files(files: list[tuple[Path, str | None]], desc: str = "reading") -> R
 
 def _table_rows(path: Path) -> tuple[list[dict], list[str], int]:
     """Rows of a CSV/TSV/JSONL file as dicts, the columns found, and how many rows were not valid UTF-8."""
-    text, bad = read_text(path)
+    text, bad = read_text_lenient(path)
     if path.suffix in (".jsonl", ".ndjson"):
         rows, columns = [], {}
         for n, line in enumerate(text.splitlines(), start=1):
@@ -150,7 +151,7 @@ def read_predict(path: Path) -> tuple[RawDocs, list[int]]:
         return docs, list(range(len(files)))
     if path.suffix in TABLE_SUFFIXES:
         raise InputError(f"data.predict_path={str(path)!r}: use read_table for {path.suffix} files")
-    text, bad = read_text(path)
+    text, bad = read_text_lenient(path)
     # one document per line: a binary or UTF-16 file would become thousands of garbage documents, so refuse it
     require(
         not bad and "\x00" not in text,
