@@ -60,7 +60,8 @@ class SineDataModule(SeriesDataModule):
         )
         require(length >= 2, "length", length, "at least 2 points")
         require(np.isfinite(frequency), "frequency", frequency, "a finite number")
-        require(np.isfinite(noise) and noise >= 0, "noise", noise, "a finite amplitude >= 0")
+        # the noise floor noise² / 12 is logged in float32: a larger amplitude overflows it to inf (or raises)
+        require(np.isfinite(noise) and 0 <= noise <= 1e19, "noise", noise, "an amplitude in [0, 1e19]")
         self.save_hyperparameters()
 
     def load_series(self) -> tuple[np.ndarray, list[str], int]:
