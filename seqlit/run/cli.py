@@ -38,7 +38,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from seqlit.errors import InputError
 from seqlit.run import checkpoints, fault_tolerance
 from seqlit.run.argv import check_config_files, condense_parse_error, reorder_with_overlay, same_class, scan_argv
-from seqlit.run.entry import startup_over
+from seqlit.run.entry import StoppedAtStartup, startup_over
 from seqlit.run.failures import EXIT_BAD_INPUT, explain
 from seqlit.run.layout import (
     CommandRecord,
@@ -271,6 +271,9 @@ def main(args: list[str] | None = None) -> None:
         signal_name = last.signal_name if last is not None else "SIGTERM"
         print(f"seqlit: stopped by a signal ({signal_name}): {where}", file=sys.stderr)
         sys.exit(fault_tolerance.EXIT_INTERRUPTED if signal_name == "SIGINT" else fault_tolerance.EXIT_SIGNALLED)
+    except StoppedAtStartup:
+        remove_partial_run(record)  # stopped before training: a run folder it claimed holds nothing worth keeping
+        raise  # the front door prints the line and exits 130 or 143
     except fault_tolerance.TrainingDiverged as exc:
         print(f"seqlit: error: {exc}", file=sys.stderr)
         sys.exit(1)

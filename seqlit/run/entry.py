@@ -70,18 +70,27 @@ def subcommand(argv: list[str]) -> str | None:
 
 
 class StoppedAtStartup(BaseException):
-    """SIGTERM arrived while a training subcommand was still starting (imports, data, model): no run to save yet."""
+    """SIGINT or SIGTERM arrived while a training subcommand was still starting (imports, data, model): no run to save
+    yet. Not KeyboardInterrupt: one raised inside a C extension's start-up code makes Python end with -2 even when
+    caught, instead of the exit status chosen below."""
+
+
+STARTUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
 def _stop_at_startup(signum: int, frame: object) -> None:
-    raise StoppedAtStartup
+    raise StoppedAtStartup(signal.Signals(signum).name)
 
 
 def startup_over() -> None:
-    """Hand SIGTERM back to its default just before the Trainer starts: Lightning then installs its own handler, which
-    finishes the batch and saves ``last.ckpt`` (it would also call ours, and ours must not interrupt a save)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is _stop_at_startup:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Hand SIGINT and SIGTERM back to their defaults just before the Trainer starts: Lightning and
+    :class:`~seqlit.run.fault_tolerance.LastCheckpoint` then install their own handlers, which finish the batch and
+    save ``last.ckpt`` (Lightning would also call ours, and ours must not interrupt a save)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STARTUP_SIGNALS:
+            if signal.getsignal(sig) is _stop_at_startup:
+                signal.signal(sig, DEFAULTS[sig])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,16 +101,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     # Ctrl-C or SIGTERM before training starts (imports take seconds) would print a traceback or end the process
     # without a word; answer them like a signal during training: one line, and exit 130 or 143
-    previous = signal.signal(signal.SIGTERM, _stop_at_startup)
+    previous = {sig: signal.signal(sig, _stop_at_startup) for sig in STARTUP_SIGNALS}
     try:
         _dispatch(argv)
     except (KeyboardInterrupt, StoppedAtStartup) as exc:
-        name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        name = str(exc) if isinstance(exc, StoppedAtStartup) else "SIGINT"
         print(f"seqlit: stopped by a signal ({name}): no checkpoint was written", file=sys.stderr)
         sys.exit(130 if name == "SIGINT" else 143)
     finally:
-        if signal.getsignal(signal.SIGTERM) is _stop_at_startup:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is _stop_at_startup:
+                signal.signal(sig, handler)
 
 
 def _dispatch(argv: list[str]) -> None:
