@@ -49,6 +49,19 @@ def prediction_rows(task: Any, batch: dict[str, Tensor], pred: Tensor, quantiles
     return rows
 
 
+def describe_metrics(task: Any) -> str:
+    """One line for under the test table: ``test/loss`` is the training objective, on the scale the model trains on,
+    while the other metrics are in the data's units (the table alone prints them side by side, unexplained)."""
+    levels = ", ".join(f"q{v:g}" for v in task.levels.tolist())
+    objective = {"mse": "mean squared error", "mae": "mean absolute error", "quantile": f"quantile loss over {levels}",
+                 "mse+quantile": f"MSE of the mean plus quantile loss over {levels}"}[task.hparams.loss]  # fmt: skip
+    transform = task.hparams.get("target_transform") not in (None, "none")
+    scaled = transform or bool((task.target_scale != 1).any() or (task.target_shift != 0).any())
+    where = "on scaled targets" if scaled else "on the targets as they are"
+    return (f"test/loss is the training objective ({objective}) {where}; mse, rmse, mae, smape and the baselines are "
+            "in the data's units")  # fmt: skip
+
+
 def axis_values(datamodule: Any, positions: np.ndarray) -> np.ndarray:
     """X values for series ``positions``: their times (``datetime64``) when the data module has a time column whose
     labels parse as dates, else the positions themselves."""

@@ -1,5 +1,5 @@
-"""The test figure of the forecaster: times on the x axis when the data has a time column, a band that says which
-interval it is, legends outside the data."""
+"""What the forecaster shows after a test: a figure with times on the x axis when the data has a time column, a band
+that says which interval it is and legends outside the data; and a note on the units of the metrics table."""
 
 from __future__ import annotations
 
@@ -39,6 +39,22 @@ def test_axis_values_are_times_only_when_the_labels_are_dates():
     for steps in (Labels(str), Labels(lambda p: f"week {p}")):  # no time column (numpy would read "3" as a year)
         assert axis_values(steps, pos) is pos
     assert axis_values(object(), pos) is pos  # a data module without times
+
+
+def test_metrics_note_names_the_loss_and_whether_it_is_on_scaled_targets():
+    sizes = {"input_size": 1, "horizon": 2, "num_targets": 1}
+    quantile = Forecaster(loss="quantile", quantiles=[0.1, 0.5, 0.9], **sizes)
+    assert quantile.metrics_note().startswith(
+        "test/loss is the training objective (quantile loss over q0.1, q0.5, q0.9) on the targets as they are;"
+    )  # no scaler: the loss is in the data's units too
+    quantile.target_scale.fill_(2.0)  # a standard scaler's
+    assert (
+        "over q0.1, q0.5, q0.9) on scaled targets; mse, rmse, mae, smape and the baselines" in quantile.metrics_note()
+    )
+    assert (
+        "(mean absolute error) on scaled targets"
+        in Forecaster(loss="mae", target_transform="log1p", **sizes).metrics_note()
+    )
 
 
 def test_interval_label_names_the_outermost_levels():
