@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seqlit.errors import InputError
+from seqlit.errors import InputError, say
 from seqlit.run import checkpoints, fault_tolerance
 from seqlit.run.argv import check_config_files, condense_parse_error, reorder_with_overlay, same_class, scan_argv
 from seqlit.run.failures import EXIT_BAD_INPUT, explain
@@ -48,7 +48,7 @@ from seqlit.run.layout import (
     write_json,
 )
 from seqlit.run.quiet import silence_libraries, take_verbose
-from seqlit.tasks.outputs import run_dir, say
+from seqlit.tasks.outputs import run_dir
 
 
 class SeqlitParser(LightningArgumentParser):

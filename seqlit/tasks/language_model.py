@@ -27,11 +27,11 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from seqlit.errors import require
+from seqlit.errors import require, say
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import gather, say, write_text
+from seqlit.tasks.outputs import gather, write_text
 from seqlit.vocab import check_generation, decode, encode
 
 
