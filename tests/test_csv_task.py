@@ -168,7 +168,7 @@ def test_sizes_filled_from_the_data_land_in_the_checkpoint_and_the_logged_hparam
     trainer = L.Trainer(max_epochs=1, logger=logger, enable_progress_bar=False, enable_model_summary=False,
                         default_root_dir=tmp_path)  # fmt: skip
     trainer.fit(task, dm)
-    spec = {"input_size": 1, "horizon": dm.spec()["horizon"], "num_targets": 1}
+    spec = {"input_size": 1, "horizon": dm.spec().horizon, "num_targets": 1}
     hp = torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)["hyper_parameters"]
     assert {k: hp[k] for k in spec} == spec
     logged = yaml.safe_load((Path(logger.log_dir) / "hparams.yaml").read_text())

@@ -57,3 +57,15 @@ def test_print_config_shows_what_changes_training(seqlit_main):
     code, out, _ = seqlit_main(["fit", "--config", str(CONFIGS / "sine.yaml"), "--print_config"])
     assert code == 0
     assert "gradient_clip_val: 1.0" in out and "class_path: seqlit.run.fault_tolerance.StopOnNonFinite" in out
+
+
+def test_the_test_table_is_followed_by_what_its_loss_means(seqlit_main):
+    code, out, err = seqlit_main(["fit", *TINY, "--test_after_fit", "true"])
+    assert code == 0, err
+    note = ("test/loss is the training objective (mean squared error) on scaled targets; mse, rmse, mae, smape and the "
+            "baselines are in the data's units")  # fmt: skip
+    assert out.count(note) == 1 and out.index(note) > out.rindex("test/smape")  # under the table, not before it
+    last = seqlit_main.cwd / "lightning_logs" / "sine" / "version_0" / "checkpoints" / "last.ckpt"
+    code, out, err = seqlit_main(["test", "--ckpt_path", str(last), *QUIET])
+    assert code == 0, err
+    assert out.count(note) == 1 and out.index(note) > out.rindex("test/smape")

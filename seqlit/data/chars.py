@@ -30,12 +30,11 @@ from typing import Literal
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
 from seqlit.data.loading import ResumableLoader, TensorDictDataset, batch_identity, replicas, tensor_loader
-from seqlit.errors import InputError, require
+from seqlit.errors import InputError, require, say
 from seqlit.vocab import build_vocab, check_generation, encode
 
 
@@ -279,7 +278,7 @@ class CorpusDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader | list:
         if "test" not in self.datasets:  # a warning, not an error: fit tests after training by default
-            rank_zero_warn(f"data.test_fraction={self.hparams.test_fraction} leaves no test span: nothing to test")
+            say(f"seqlit: note: data.test_fraction={self.hparams.test_fraction} leaves no test span: nothing to test")
         return self._eval_loader("test")
 
     def predict_dataloader(self) -> DataLoader:

@@ -88,13 +88,15 @@ class RecurrentLM(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         banned: tuple[int, ...] = (0,),
+        state: State | None = None,
     ) -> Tensor:
         """Continue ``prompt`` (P,) ids by ``length`` sampled ids (length,), one step at a time.
 
         ``temperature`` divides the logits (0: always the most likely token); ``top_k`` keeps only the k most likely
-        tokens; ``banned`` ids (the unknown symbol) are never produced. The caller sets eval mode.
+        tokens; ``banned`` ids (the unknown symbol) are never produced; ``state`` (L, 1, D), or (h, c) for an LSTM, is
+        where reading the prompt starts (None: zeros). The caller sets eval mode.
         """
-        logits, state = self(prompt.unsqueeze(0))  # read the whole prompt at once: (1, P, V)
+        logits, state = self(prompt.unsqueeze(0), state)  # read the whole prompt at once: (1, P, V)
         last = logits[0, -1]  # (V,)
         out = torch.empty(length, dtype=torch.long, device=prompt.device)
         for t in range(length):

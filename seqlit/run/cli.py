@@ -35,7 +35,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from seqlit.errors import InputError
+from seqlit.errors import InputError, say
 from seqlit.run import checkpoints, fault_tolerance
 from seqlit.run.argv import check_config_files, condense_parse_error, reorder_with_overlay, same_class, scan_argv
 from seqlit.run.entry import StoppedAtStartup, startup_over
@@ -244,13 +244,16 @@ class SeqlitCLI(LightningCLI):
                 print(f"Last checkpoint:  {last}   (resume: --ckpt_path last)")
 
     def after_test(self) -> None:
-        """Write the test metrics to ``<run>/test_metrics.json``: one file that scripts and people can read back."""
+        """Write the test metrics to ``<run>/test_metrics.json`` for scripts and people; print the model's note."""
         trainer = self.trainer
         metrics = {k: finite_or_none(float(v)) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         if trainer.is_global_zero and metrics:
             run = run_dir(trainer)
             if run is not None:  # no logger, no run folder: nothing is written
                 write_json(run / "test_metrics.json", metrics)  # a NaN metric is null: the file stays JSON
+        note = getattr(trainer.lightning_module, "metrics_note", None)
+        if trainer.is_global_zero and metrics and callable(note):
+            say(note())  # under the table: test/loss and the metrics beside it are on different scales
 
 
 def main(args: list[str] | None = None) -> None:

@@ -125,9 +125,8 @@ class SeqlitTask(L.LightningModule):
         filled = settle_sizes(
             given=self.hparams, spec=self.data_sizes(spec), required=self.required_sizes, optional=self.optional_sizes
         )
-        self.hparams.pop("_instantiator", None)  # LightningCLI's loader, not a hyperparameter: kept out of hparams.yaml
-        # a dict merges into hparams and resets hparams_initial: the checkpoint and the loggers record the sizes
-        self.save_hyperparameters({**self.hparams, **filled})
+        if filled:  # a dict merges into hparams and into hparams_initial: the checkpoint and the loggers record it
+            self.save_hyperparameters(filled)
         if not self.built:
             self.build()
         self.apply_spec(spec)

@@ -23,7 +23,7 @@ from seqlit.errors import require
 from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, conformal_margin, forecast_loss, interval_coverage, split_quantiles
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.forecast_outputs import ForecastFigure, prediction_rows
+from seqlit.tasks.forecast_outputs import ForecastFigure, describe_metrics, prediction_rows
 from seqlit.tasks.outputs import PredictionWriter
 
 
@@ -127,12 +127,8 @@ class Forecaster(SeqlitTask):
     def set_baselines(self, names: list[str]) -> None:
         """Metrics for the data's baselines; with none, persistence is computed here from each window."""
         self.baseline_names = list(names) or ["persistence"]
-        self.baseline_metrics = nn.ModuleDict(
-            {
-                f"{s}_": nn.ModuleDict({b: self._metric_set(f"{s}/{b}_") for b in self.baseline_names})
-                for s in ("val", "test")
-            }
-        )
+        per_stage = {s: {b: self._metric_set(f"{s}/{b}_") for b in self.baseline_names} for s in ("val", "test")}
+        self.baseline_metrics = nn.ModuleDict({f"{s}_": nn.ModuleDict(m) for s, m in per_stage.items()})
 
     def build(self) -> None:
         hp = self.hparams
@@ -290,6 +286,10 @@ class Forecaster(SeqlitTask):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
+
+    def metrics_note(self) -> str:
+        """What the test table's numbers are: the loss on the model's scale, the rest in the data's units."""
+        return describe_metrics(self)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         """One row per window and horizon step (see :func:`~seqlit.tasks.forecast_outputs.prediction_rows`)."""

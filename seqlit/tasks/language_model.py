@@ -4,8 +4,10 @@ The loss is the mean cross-entropy of the next character in nats; ``{stage}/bpc`
 and ``{stage}/ppl`` (perplexity, e^loss) are logged beside it, computed from the epoch's mean loss. When batches come
 as parallel streams (they carry a ``chunk`` index: :class:`~seqlit.data.CorpusDataModule` in ``tbptt`` mode), the
 recurrent state is carried from one chunk to the next and detached in between (truncated back-propagation through
-time); it starts from zero at every epoch and whenever a stream starts (chunk 0). After every validation a sample
-generated from a fixed prompt goes to TensorBoard (``val/sample``).
+time); it starts from zero at every epoch and whenever a stream starts (chunk 0). Such a model has almost never read
+from a zero state, so at the end of each validation it keeps a carried state in the checkpoint (``start_state``) and
+generation starts from it; a model trained on windows starts from zeros, as it was trained. After every validation a
+sample generated from a fixed prompt goes to TensorBoard (``val/sample``).
 
 The character vocabulary is a plain hyperparameter, so ``LanguageModel.load_from_checkpoint(path).generate("ROMEO:")``
 needs nothing else; characters never seen in training read as the unknown symbol (with a warning).
@@ -25,11 +27,11 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch import Tensor
 from torchmetrics import MeanMetric
 
-from seqlit.errors import require
+from seqlit.errors import require, say
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import gather, say, write_text
+from seqlit.tasks.outputs import gather, write_text
 from seqlit.vocab import check_generation, decode, encode
 
 
@@ -98,6 +100,37 @@ class LanguageModel(SeqlitTask):
         hp = self.hparams
         keys = ("hidden_size", "cell", "num_layers", "embedding_dim", "dropout", "tie_weights", "nonlinearity")
         self.net = RecurrentLM(vocab_size=hp.vocab_size, **{k: hp[k] for k in keys})
+        # where generation starts: (S, L, D), S = 2 (h, c) for an LSTM, else 1; all zeros means a zero start
+        parts = 2 if hp.cell == "lstm" else 1
+        self.register_buffer("start_state", torch.zeros(parts, hp.num_layers, hp.hidden_size))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        weights = checkpoint.get("state_dict")
+        if weights is not None and hasattr(self, "start_state"):  # older checkpoints lack it: a zero start
+            weights.setdefault("start_state", torch.zeros_like(self.start_state))
+
+    def _keep_start_state(self) -> None:
+        """Keep the state the first validation stream ended with as the start of generation (zeros for windows).
+
+        Why one stream's final state and not a mean of carried states: it is a state the model really reaches after
+        reading a long stretch of text, like every state it was trained from; a mean over streams and steps is a point
+        no text leads to (an LSTM's cell values average towards zero), which is the very problem of the zero start.
+        """
+        state = self._state["val"]  # None unless validation ran as TBPTT streams
+        if state is None:
+            self.start_state.zero_()
+            return
+        parts = state if isinstance(state, tuple) else (state,)  # each (L, B, D)
+        self.start_state.copy_(torch.stack([p[:, 0] for p in parts]))  # (S, L, D): stream 0
+
+    def _start(self) -> State | None:
+        """The kept start state as the encoder takes it, (L, 1, D) or (h, c) for an LSTM; None for a zero start."""
+        start = getattr(self, "start_state", None)
+        if start is None or not bool(start.any()):
+            return None
+        parts = tuple(p.unsqueeze(1) for p in start)  # (L, 1, D) each
+        return parts if self.hparams.cell == "lstm" else parts[0]
 
     def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Ids (B, T) → logits (B, T, V) and the state after the last step."""
@@ -149,6 +182,8 @@ class LanguageModel(SeqlitTask):
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
+        if not self.trainer.sanity_checking:  # before the sample below, which starts from it
+            self._keep_start_state()
         hp = self.hparams
         if self.trainer.sanity_checking or hp.sample_length == 0 or not hp.vocab or not self.trainer.is_global_zero:
             return
@@ -185,7 +220,8 @@ class LanguageModel(SeqlitTask):
         """``prompt`` followed by ``length`` sampled characters; the same ``seed`` gives the same text.
 
         ``temperature`` 0 always takes the most likely character; ``top_k`` samples among the k most likely only.
-        Characters of the prompt never seen in training read as the unknown symbol, with a warning.
+        Characters of the prompt never seen in training read as the unknown symbol, with a warning. Reading the prompt
+        starts from the state kept at the last validation of a TBPTT model, or from zeros (see the module docstring).
         """
         check_generation(prompt, length, temperature, top_k)
         vocab = self._vocab()
@@ -204,7 +240,7 @@ class LanguageModel(SeqlitTask):
             # hand-off between them cost 25x the work itself (measured: 55 ms vs 2 ms per step)
             torch.set_num_threads(1)
         try:
-            out = self.net.sample(ids.to(self.device), length, temperature, top_k, generator)
+            out = self.net.sample(ids.to(self.device), length, temperature, top_k, generator, state=self._start())
         finally:
             self.train(was_training)
             torch.set_num_threads(threads)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+
+from seqlit.errors import say
 
 
 def run_dir(trainer: L.Trainer) -> Path | None:
@@ -83,13 +84,6 @@ def _fmt(v: Any) -> Any:
     if isinstance(v, float):
         return "" if math.isnan(v) else f"{v:.6g}"
     return v
-
-
-def say(text: str) -> None:
-    """Print ``text`` on lines of its own, above any progress bar that is still drawn (never glued to its end)."""
-    from tqdm import tqdm  # Lightning's bars are tqdm bars: tqdm.write clears them, prints, and redraws them
-
-    tqdm.write(text, file=sys.stdout)
 
 
 class PredictionWriter(BasePredictionWriter):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lightning.pytorch.utilities import rank_zero_info
 
 from seqlit.data.text.readers import (
     TABLE_SUFFIXES,
@@ -29,7 +28,7 @@ from seqlit.data.text.readers import (
     stratified_split,
 )
 from seqlit.data.text.tokenizer import TextTokenizer
-from seqlit.errors import require
+from seqlit.errors import require, say
 
 CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 
@@ -83,7 +82,7 @@ def load_corpus(
         meta = json.loads((cache / "meta.json").read_text())
         with np.load(cache / "arrays.npz") as z:
             corpus = {k: z[k] for k in z.files}
-        rank_zero_info(f"text: tokenized corpus loaded from the cache {cache}")
+        say(f"text: tokenized corpus loaded from the cache {cache}")
         return {**corpus, "meta": meta}
     start = time.perf_counter()
     pool = read_table(train_in, text_column, label_column) if layout == "table" else read_files(train_in)
@@ -123,6 +122,6 @@ def load_corpus(
             tmp.rename(cache)  # atomic: a half-written cache is never read
         except OSError:  # another process finished first; its copy is as good
             shutil.rmtree(tmp, ignore_errors=True)
-    rank_zero_info(f"text: read, trained the tokenizer and encoded {len(pool_y) + len(test_y):,} documents "
+    say(f"text: read, trained the tokenizer and encoded {len(pool_y) + len(test_y):,} documents "
                    f"in {seconds:.1f} s")  # fmt: skip
     return {**corpus, "meta": meta}

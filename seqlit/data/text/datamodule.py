@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
 from seqlit.data.loading import batch_loader, replicas
@@ -30,7 +29,7 @@ from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset, unbuckete
 from seqlit.data.text.corpus import load_corpus
 from seqlit.data.text.readers import TABLE_SUFFIXES, RawDocs, read_predict, read_table
 from seqlit.data.text.tokenizer import PAD_ID, TextTokenizer, TokenizerKind, load_vectors, truncate
-from seqlit.errors import InputError, require
+from seqlit.errors import InputError, require, say
 
 SPLITS = ("train", "val", "test")
 
@@ -147,7 +146,7 @@ class TextDataModule(L.LightningDataModule):
             table, found = load_vectors(self.hparams.vectors_path, self.tokenizer.vocab(), self.hparams.seed)
             self.vectors = torch.from_numpy(table)
             v = self.tokenizer.vocab_size
-            rank_zero_info(f"text: pretrained vectors cover {found:,} of {v:,} vocabulary entries ({found / v:.1%})")
+            say(f"text: pretrained vectors cover {found:,} of {v:,} vocabulary entries ({found / v:.1%})")
 
     def _build_datasets(self, corpus: dict[str, Any]) -> None:
         hp, meta = self.hparams, corpus["meta"]
@@ -187,7 +186,7 @@ class TextDataModule(L.LightningDataModule):
         sizes = " / ".join(f"{len(self.datasets[k]):,} {k}" for k in SPLITS if k in self.datasets)
         empty = sum(s[f"{k}_empty"] for k in SPLITS)
         truncated = sum(s[f"{k}_truncated"] for k in SPLITS)
-        rank_zero_info(
+        say(
             f"text: {sizes} documents, labels {self.label_names}, vocabulary {self.tokenizer.vocab_size:,} "
             f"({hp.tokenizer}); {truncated:,} truncated to {hp.max_length} tokens, {empty:,} empty dropped, "
             f"{s['not_utf8']:,} not UTF-8 (decoded with replacement)"
@@ -198,7 +197,7 @@ class TextDataModule(L.LightningDataModule):
                                      pool_batches=hp.pool_batches)  # fmt: skip
         self.stats["padding"] = sampler.padding_fraction()
         self.stats["padding_unbucketed"] = unbucketed_padding(lengths, hp.batch_size, hp.seed)
-        rank_zero_info(
+        say(
             f"text: training batches are {self.stats['padding']:.1%} padding with length buckets "
             f"({self.stats['padding_unbucketed']:.1%} without); mean length {lengths.mean():.0f} tokens"
         )
@@ -273,7 +272,7 @@ class TextDataModule(L.LightningDataModule):
         )
         keep = [i for i, d in enumerate(encoded) if len(d)]
         require(bool(keep), "data.predict_path", self.hparams.predict_path, "documents with at least one token")
-        rank_zero_info(
+        say(
             f"text: predicting {len(keep):,} documents ({truncated:,} truncated to {self.hparams.max_length} tokens, "
             f"{len(encoded) - len(keep):,} without tokens skipped, {docs.not_utf8:,} not UTF-8)"
         )

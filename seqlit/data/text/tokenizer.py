@@ -13,6 +13,7 @@ checkpoint, so prediction needs nothing but the checkpoint.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -70,7 +71,7 @@ class TextTokenizer:
         if kind == "word":
             tok = Tokenizer(models.WordLevel(unk_token=UNK))
             trainer: Any = trainers.WordLevelTrainer(
-                vocab_size=size, min_frequency=min_freq, special_tokens=specials, show_progress=False
+                vocab_size=size, min_frequency=min_freq, special_tokens=specials, show_progress=_terminal()
             )
         else:
             tok = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix="##"))
@@ -80,7 +81,7 @@ class TextTokenizer:
                 min_frequency=min_freq,
                 special_tokens=specials,
                 continuing_subword_prefix="##",
-                show_progress=False,
+                show_progress=_terminal(),
             )
         tok.normalizer = _normalizer(lowercase)
         tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -119,10 +120,19 @@ class TextTokenizer:
         Text ``i`` is ``ids[offsets[i]:offsets[i + 1]]``, at full length: truncation happens later, so a cached
         encoding serves every ``max_length``.
         """
+        from tqdm import tqdm
+
         texts = list(texts)
         # encode_batch_fast skips character offsets, which nothing here needs (older tokenizers lack it)
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
-        encodings = encode(texts, add_special_tokens=False)
+        chunk = 2048  # big enough for Rust's parallel batch encoding, small enough for a progress bar that moves
+        bar = tqdm(total=len(texts), desc="encoding", unit="doc", disable=None if len(texts) > chunk else True,
+                   leave=False, mininterval=1.0)  # fmt: skip
+        encodings = []
+        for start in range(0, len(texts), chunk):
+            encodings += encode(texts[start : start + chunk], add_special_tokens=False)
+            bar.update(min(chunk, len(texts) - start))
+        bar.close()
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         offsets = np.zeros(len(encodings) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -133,6 +143,11 @@ class TextTokenizer:
         """What the tokenizer is, in brief (for logs and cache keys)."""
         model = json.loads(self.to_json())["model"]
         return {"model": model["type"], "vocab_size": self.vocab_size}
+
+
+def _terminal() -> bool:
+    """Whether a person watches stderr: the tokenizer trainer's own progress bar only makes sense there."""
+    return sys.stderr.isatty()
 
 
 def truncate(
