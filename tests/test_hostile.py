@@ -335,7 +335,8 @@ DATA_CASES: dict[str, Case] = {
 COMMAND_CASES = {
     "typo": Case(["fti", *SINE], message="'fti'"),
     "typo-tool": Case(["exprot"], message="'exprot'"),
-    "only-flags": Case(["--experiment", "x"], message="subcommand="),
+    "typo-after-verbose": Case(["--verbose", "fti"], message="subcommand='fti' is not known (did you mean 'fit'?)"),
+    "only-flags": Case(["--experiment", "x"], message="subcommand is missing: start with one of fit"),
     "predict-no-arguments": Case(["predict"], message="--ckpt_path"),
     "fit-no-config": Case(["fit"], message="fit needs a config (--config"),
     "verbose-bad-value": Case(["fit", *SINE, "--verbose", "--model.hidden_size", "abc"], message="hidden_size"),
@@ -545,8 +546,7 @@ def _assert_signalled(proc: subprocess.Popen, name: str, err: str) -> None:
 def _last_is_whole_or_absent(last: Path) -> dict | None:
     from seqlit.run.checkpoints import load_checkpoint
 
-    assert not list(last.parent.glob("*.tmp")) or last.is_file() or not last.exists()
-    return load_checkpoint(last) if last.exists() else None
+    return load_checkpoint(last) if last.exists() else None  # weights-only: a cut-short file fails here
 
 
 @pytest.mark.slow
@@ -583,6 +583,8 @@ def test_a_signal_mid_epoch_then_resume(name, world, odd_folders):
     _assert_signalled(proc, name, err)
     saved = _last_is_whole_or_absent(last)
     assert saved is not None and saved["global_step"] >= first
+    if name != "SIGKILL":  # a stop it could handle finishes its write: no temporary file is left
+        assert not list(last.parent.glob("*.tmp"))
     assert_untouched(before, snapshot(world.root), (f"lightning_logs/{exp}/*",))
     resume = _popen([*args, "--trainer.max_epochs", str(saved["epoch"] + 2), "--ckpt_path", "last"], world.root)
     out, err = _finish(resume)

@@ -18,6 +18,7 @@ import threading
 from seqlit import __version__
 
 TRAINER = ("fit", "validate", "test", "predict")  # LightningCLI's subcommands
+FLAGS = ("--verbose", "--help", "--version")  # options of the front door that take no value
 TOOLS = {  # the other subcommands: word -> (module with main(argv), one-line summary)
     "data": ("seqlit.run.datasets", "download a benchmark data set (seqlit data list | get NAME)"),
     "sweep": ("seqlit.run.sweep", "search hyperparameters of a config with Optuna"),
@@ -130,6 +131,12 @@ def _dispatch(argv: list[str]) -> None:
         return
     if first not in TRAINER:
         words = [*TRAINER, *tools]
+        before = argv[: argv.index(first)] if first in argv else []
+        if before and before[-1].startswith("--") and "=" not in before[-1] and before[-1] not in FLAGS:
+            # `seqlit --experiment x`: the word is an option's value, not a mistyped subcommand
+            print(f"seqlit: error: subcommand is missing: start with one of {', '.join(words)} "
+                  f"(then {before[-1]} {first})", file=sys.stderr)  # fmt: skip
+            sys.exit(2)
         close = difflib.get_close_matches(str(first), words, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         given = first if first is not None else " ".join(argv)
