@@ -23,6 +23,8 @@ def test_the_csv_preset_writes_into_the_run_folder_and_last_still_resumes(seqlit
     assert any(r.get("val/loss") for r in rows) and any(r.get("test/mse") for r in rows)
     assert list(run.glob("events.out.tfevents.*")) and (run / "forecast_test.png").is_file()
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "test_metrics.json").is_file()
+    hparams = (run / "hparams.yaml").read_text()
+    assert "hidden_size: 8" in hparams and "_instantiator" not in hparams and "_class_path" not in hparams
     code, _, err = seqlit_main(["test", "--ckpt_path", "best", "--experiment", "sine_gru", *QUIET])
     assert code == 0, err
     assert (run.parent / "version_1" / "test_metrics.json").is_file()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from seqlit.run.lock import RunLock, claim_new_version
 
@@ -64,8 +65,18 @@ def open_run(*, experiment_dir: Path, resume_run: Path | None, record: CommandRe
     return int(run.name.split("_")[-1])
 
 
-TENSORBOARD = "lightning.pytorch.loggers.TensorBoardLogger"
-SAME_FOLDER = ("TensorBoardLogger", "CSVLogger")  # loggers that write into <save_dir>/<name>/version_<n>
+TENSORBOARD = "seqlit.run.layout.RunTensorBoardLogger"
+SAME_FOLDER = ("TensorBoardLogger", "RunTensorBoardLogger", "CSVLogger")  # write into <save_dir>/<name>/version_<n>
+
+
+class RunTensorBoardLogger(TensorBoardLogger):
+    """Lightning's TensorBoard logger, without LightningCLI's bookkeeping entries (``_class_path``, ``_instantiator``)
+    in ``hparams.yaml`` and TensorBoard's HPARAMS tab: the checkpoint keeps them (they rebuild the model), a reader of
+    the run's hyperparameters does not need them."""
+
+    def log_hyperparams(self, params: Any, metrics: Any = None) -> None:
+        params = vars(params) if isinstance(params, Namespace) else dict(params)
+        super().log_hyperparams({k: v for k, v in params.items() if not str(k).startswith("_")}, metrics)
 
 
 def run_loggers(user: Any, *, save_dir: str, name: str, version: int | None) -> Any:
@@ -77,7 +88,7 @@ def run_loggers(user: Any, *, save_dir: str, name: str, version: int | None) -> 
     if user is False:
         return False
     given = [] if user in (None, True) else list(user) if isinstance(user, list) else [user]
-    if not any(str(g.class_path).endswith("TensorBoardLogger") for g in given):
+    if not any("TensorBoard" in str(g.class_path) for g in given):
         given.insert(0, Namespace(class_path=TENSORBOARD, init_args=Namespace(default_hp_metric=False)))
     for logger in given:
         args = logger.init_args if logger.get("init_args") is not None else Namespace()
