@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from seqlit.run.lock import RunLock, claim_new_version
 
@@ -66,17 +66,28 @@ def open_run(*, experiment_dir: Path, resume_run: Path | None, record: CommandRe
 
 
 TENSORBOARD = "seqlit.run.layout.RunTensorBoardLogger"
-SAME_FOLDER = ("TensorBoardLogger", "RunTensorBoardLogger", "CSVLogger")  # write into <save_dir>/<name>/version_<n>
+SAME_FOLDER = ("TensorBoardLogger", "RunTensorBoardLogger", "CSVLogger", "RunCSVLogger")  # all in the run folder
+
+
+def public_hparams(params: Any) -> dict[str, Any]:
+    """The hyperparameters a reader wants: without LightningCLI's bookkeeping entries (``_class_path``,
+    ``_instantiator``), which the checkpoint keeps to rebuild the model."""
+    params = vars(params) if isinstance(params, Namespace) else dict(params)
+    return {k: v for k, v in params.items() if not str(k).startswith("_")}
 
 
 class RunTensorBoardLogger(TensorBoardLogger):
-    """Lightning's TensorBoard logger, without LightningCLI's bookkeeping entries (``_class_path``, ``_instantiator``)
-    in ``hparams.yaml`` and TensorBoard's HPARAMS tab: the checkpoint keeps them (they rebuild the model), a reader of
-    the run's hyperparameters does not need them."""
+    """Lightning's TensorBoard logger; ``hparams.yaml`` and the HPARAMS tab show :func:`public_hparams` only."""
 
     def log_hyperparams(self, params: Any, metrics: Any = None) -> None:
-        params = vars(params) if isinstance(params, Namespace) else dict(params)
-        super().log_hyperparams({k: v for k, v in params.items() if not str(k).startswith("_")}, metrics)
+        super().log_hyperparams(public_hparams(params), metrics)
+
+
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSV logger; its ``hparams.yaml`` (the same file as TensorBoard's) shows :func:`public_hparams`."""
+
+    def log_hyperparams(self, params: Any) -> None:
+        super().log_hyperparams(public_hparams(params))
 
 
 def run_loggers(user: Any, *, save_dir: str, name: str, version: int | None) -> Any:
@@ -95,6 +106,8 @@ def run_loggers(user: Any, *, save_dir: str, name: str, version: int | None) -> 
         kind = str(logger.class_path).rsplit(".", 1)[-1]
         if kind in SAME_FOLDER:
             args.save_dir, args.name, args.version = save_dir, name, version
+        if kind == "CSVLogger":  # it writes hparams.yaml into the run folder too: the same public entries
+            logger.class_path = "seqlit.run.layout.RunCSVLogger"
         elif kind == "MLFlowLogger":  # its own store (mlruns/); named after the experiment and the run folder
             if args.get("experiment_name") in (None, "lightning_logs"):
                 args.experiment_name = name
