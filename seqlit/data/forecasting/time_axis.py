@@ -68,16 +68,19 @@ def _checked(stamps: pd.Series, cells: pd.Series, column: str, fmt: str | None) 
     return stamps.to_numpy("datetime64[ns]")
 
 
-def check_increasing(times: np.ndarray, cells: pd.Series, column: str, rows: np.ndarray | None = None) -> None:
-    """Strictly increasing times, else an error naming both rows (``rows``: their data-row numbers, 1-based)."""
+def check_increasing(
+    times: np.ndarray, cells: pd.Series, column: str, rows: np.ndarray | None = None, where: str = ""
+) -> None:
+    """Strictly increasing times, else an error naming both rows (``rows``: their data-row numbers, 1-based) and,
+    in a file of many series, ``where`` (which series)."""
     rows = np.arange(1, len(times) + 1) if rows is None else rows
     bad = np.flatnonzero(times[1:] <= times[:-1])
     if len(bad):
         i = bad[0] + 1
         what = "a duplicate of" if times[i] == times[i - 1] else "earlier than"
         raise InputError(
-            f"data.time_column={column!r} must increase strictly: {cells.iloc[i]!r} in data row {rows[i]} is {what} "
-            f"{cells.iloc[i - 1]!r} in data row {rows[i - 1]}; sort the file and drop duplicate rows"
+            f"data.time_column={column!r} must increase strictly{where}: {cells.iloc[i]!r} in data row {rows[i]} is "
+            f"{what} {cells.iloc[i - 1]!r} in data row {rows[i - 1]}; sort the file and drop duplicate rows"
         )
 
 
@@ -108,30 +111,32 @@ class TimeAxis:
     """The time column of one series: ordering checks, labels of its rows, and labels of steps past its end."""
 
     def __init__(self, cells: list[str] | pd.Series, column: str, fmt: str | None, *, times: np.ndarray | None = None,
-                 style: str | None = None, rows: np.ndarray | None = None) -> None:  # fmt: skip
+                 style: str | None = None, rows: np.ndarray | None = None, where: str = "") -> None:  # fmt: skip
         self.cells = pd.Series(list(cells) if not isinstance(cells, pd.Series) else cells.to_numpy(), dtype=object)
         self.column = column
         if times is None:
             times, style = parse_times(self.cells, column, fmt)
-        check_increasing(times, self.cells, column, rows)
+        check_increasing(times, self.cells, column, rows, where)
         self.times, self.style = times, style
         self.numeric = style is None
         self.step = infer_step(times)
         last = self.cells.iloc[-1] if len(self.cells) else ""
         self.offset = pd.Timestamp(last).tzinfo if style == "iso" and _has_offset(str(last)) else None
 
+    def future_times(self, count: int) -> pd.DatetimeIndex:
+        """The ``count`` stamps after the last row (naive; UTC for stamps with an offset); dates only."""
+        last = pd.Timestamp(self.times[-1])
+        if isinstance(self.step, pd.Timedelta):
+            return pd.DatetimeIndex([last + self.step * k for k in range(1, count + 1)])
+        return pd.date_range(last, periods=count + 1, freq=self.step)[1:]
+
     def future(self, count: int) -> list[str]:
         """Labels of the ``count`` steps after the last row."""
-        last = self.times[-1]
         if self.numeric:
-            values = last + self.step * np.arange(1, count + 1)
+            values = self.times[-1] + self.step * np.arange(1, count + 1)
             whole = all(float(c).is_integer() for c in self.cells)
             return [str(int(v)) if whole else f"{v:g}" for v in values]
-        if isinstance(self.step, pd.Timedelta):
-            stamps = pd.DatetimeIndex([pd.Timestamp(last) + self.step * k for k in range(1, count + 1)])
-        else:
-            stamps = pd.date_range(pd.Timestamp(last), periods=count + 1, freq=self.step)[1:]
-        return [self._format(t) for t in stamps]
+        return [self._format(t) for t in self.future_times(count)]
 
     def _format(self, t: pd.Timestamp) -> str:
         if self.style == "quarter":
