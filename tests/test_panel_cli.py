@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import CONFIGS, QUIET
 
 from seqlit.data.forecasting.metrics import score_table, seasonal_scale
@@ -39,6 +40,8 @@ def test_fit_backtest_then_predict_from_the_checkpoint(seqlit_cli):
     assert "1 of 4 series are too short" in fit.stdout and "test/seasonal_naive_mae" in fit.stdout
     run = seqlit_cli.cwd / "lightning_logs" / "panel_gru" / "version_0"
     ckpt = run / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)["PanelDataModule"]  # per-series statistics as plain data
+    assert state["scaling"]["series"] == ["store0", "store1", "store2"] and state["skipped"] == ["store3"]
     back = seqlit_cli(["backtest", "--ckpt_path", str(ckpt), "--origins", "2", "--out", "bt"])
     assert "2 origins x 3 steps per series" in back.stdout
     step = pd.read_csv(seqlit_cli.cwd / "bt" / "backtest_step.csv")

@@ -43,15 +43,22 @@ def histories(dm: Any) -> tuple[list[np.ndarray], list[str]]:
     return [dm.series[: dm.bounds["test"][0], : dm.num_targets]], ["series"]
 
 
-@torch.no_grad()
 def backtest(ckpt_path: str, origins: int | None, season: int | None) -> dict[str, Any]:
     """Score the checkpoint at ``origins`` origins per series (all the test span holds when None)."""
-    from seqlit.data.forecasting.metrics import score_table, seasonal_scale
     from seqlit.inference import load_task
     from seqlit.run.checkpoints import load_checkpoint
 
     dm = data_module(load_checkpoint(ckpt_path), ckpt_path)
-    task = load_task(ckpt_path)
+    return evaluate(load_task(ckpt_path), dm, origins, season)
+
+
+@torch.no_grad()
+def evaluate(task: Any, dm: Any, origins: int | None, season: int | None) -> dict[str, Any]:
+    """Score a forecaster on a set-up data module's test windows: the last ``origins`` per series (all when None),
+    MASE with season ``season`` (the data's when None). Returns the tables and the settings they were made with."""
+    from seqlit.data.forecasting.metrics import score_table, seasonal_scale
+
+    task.eval()
     found: dict[str, list] = {"pred": [], "y": [], "refs": [], "series": [], "position": []}
     for batch in dm.test_dataloader():  # one pass over every test window of every series
         pred, _ = task.point_and_quantiles(task(batch["x"]))  # (B, H, K) scaled
