@@ -69,6 +69,8 @@ def test_per_series_scaling_round_trip_and_global_option(tmp_path):
     assert dm.spec().target_shift == [0.0]  # per series: the batch carries the scale, the spec is neutral
     glob = module(path, scaler="standard", scaling="global")
     assert glob.stats["shift"][0] == glob.stats["shift"][1] == glob.spec().target_shift
+    assert dm.scales_per_window and not glob.scales_per_window  # the task's note says which units its loss is in
+    assert "baselines" not in module(path, baselines=[]).datasets["test"].tensors  # none: the task's persistence
 
 
 def test_future_covariates_sit_with_the_steps_they_belong_to():

@@ -69,7 +69,8 @@ def describe_metrics(task: Any) -> str:
     objective = {"mse": "mean squared error", "mae": "mean absolute error", "quantile": f"quantile loss over {levels}",
                  "mse+quantile": f"MSE of the mean plus quantile loss over {levels}"}[task.hparams.loss]  # fmt: skip
     transform = task.hparams.get("target_transform") not in (None, "none")
-    scaled = transform or bool((task.target_scale != 1).any() or (task.target_shift != 0).any())
+    per_window = getattr(getattr(task.running_trainer, "datamodule", None), "scales_per_window", False)  # many series
+    scaled = transform or per_window or bool((task.target_scale != 1).any() or (task.target_shift != 0).any())
     where = "on scaled targets" if scaled else "on the targets as they are"
     return (f"test/loss is the training objective ({objective}) {where}; mse, rmse, mae, smape and the baselines are "
             "in the data's units")  # fmt: skip

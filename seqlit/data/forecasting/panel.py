@@ -117,6 +117,15 @@ class PanelDataModule(SeriesDataModule):
         self.stats: dict[str, list] = {}  # per-series target shift / scale, known-column shift / scale: plain lists
 
     @property
+    def chosen_baselines(self) -> tuple[str, ...]:
+        return PANEL_BASELINES if self.hparams.baselines is None else tuple(self.hparams.baselines)
+
+    @property
+    def scales_per_window(self) -> bool:
+        """Whether batches carry their own ``scale``/``shift`` that differ from the spec's (per-series scaling)."""
+        return self.hparams.scaling == "series" and self.scaler.kind != "none"
+
+    @property
     def known_names(self) -> list[str]:
         return known_names(list(self.hparams.future_covariates or []), list(self.hparams.calendar or []))
 
@@ -161,7 +170,7 @@ class PanelDataModule(SeriesDataModule):
         for span, chunks in parts.items():
             cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
             self.datasets[span] = TensorDictDataset(**{k: torch.from_numpy(v) for k, v in cols.items()})
-        self.baseline_names = [b for b in PANEL_BASELINES if b in (self.hparams.baselines or PANEL_BASELINES)]
+        self.baseline_names = [b for b in PANEL_BASELINES if b in self.chosen_baselines]
         self.series = None  # many series: the single-series figure's history does not apply
         self.names = self.target_names()
         if stage == "predict":
@@ -223,7 +232,7 @@ class PanelDataModule(SeriesDataModule):
             "naive": raw[np.broadcast_to(pos[:, None] - 1, ahead.shape)],
             "seasonal_naive": raw[np.where(lag >= 0, lag, pos[:, None] - 1)],
         }  # fmt: skip  (naive if too early)
-        names = [b for b in PANEL_BASELINES if b in (self.hparams.baselines or PANEL_BASELINES)]
+        names = [b for b in PANEL_BASELINES if b in self.chosen_baselines]
         M = len(pos)
         out = {"x": panel_windows(feats, known, pos, self.settings.window, H), "y": y, "position": pos.astype(np.int64),
                "series": np.full(M, i, np.int64), "scale": np.tile(scale.astype(np.float32), (M, 1)),
