@@ -73,6 +73,19 @@ def test_per_series_scaling_round_trip_and_global_option(tmp_path):
     assert "baselines" not in module(path, baselines=[]).datasets["test"].tensors  # none: the task's persistence
 
 
+def test_the_checkpoint_statistics_win_over_a_grown_file(tmp_path):
+    trained = module(long_csv(tmp_path, {"a": (0, 12), "b": (0, 12)}), scaler="standard")
+    state = trained.state_dict()
+    (tmp_path / "later").mkdir()
+    grown = module(long_csv(tmp_path / "later", {"b": (0, 16), "a": (0, 16), "new": (0, 14)}), scaler="standard")
+    assert grown.stats["shift"][1] != state["scaling"]["shift"][0]  # a's training span grew with the file
+    grown.load_state_dict(state)
+    assert grown.stats["shift"][:2] == [state["scaling"]["shift"][1], state["scaling"]["shift"][0]]  # by name
+    assert grown.stats["shift"][2] == [pytest.approx(3000 + np.arange(9).mean())]  # unknown series: its own
+    t = grown.datasets["train"].tensors
+    assert torch.allclose(t["shift"][t["series"] == 1][0], torch.tensor(state["scaling"]["shift"][0]).float())
+
+
 def test_future_covariates_sit_with_the_steps_they_belong_to():
     feats = np.arange(10.0)[:, None]  # (n, 1): value t at step t
     known = 100 + np.arange(12.0)[:, None]  # (n + H, 1): covariate of step t is 100 + t

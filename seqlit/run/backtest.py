@@ -33,6 +33,7 @@ def data_module(ckpt: dict[str, Any], path: str) -> Any:
     dm = getattr(importlib.import_module(module), name)(**data["init_args"])
     require(hasattr(dm, "spec") and hasattr(dm, "test_dataloader"), "ckpt_path", path, "a forecaster's checkpoint")
     dm.setup("test")
+    dm.load_state_dict(ckpt.get(type(dm).__qualname__) or {})  # the statistics the model was trained with
     return dm
 
 

@@ -147,7 +147,7 @@ class PanelDataModule(SeriesDataModule):
             if stage == "predict":
                 self._check_future()
             return
-        hp, W, H = self.settings, self.settings.window, self.settings.horizon
+        W, H = self.settings.window, self.settings.horizon
         panel = read_panel(self.hparams, H)
         self.panel = [s for s in panel if self._fits(len(s.values))]
         self.skipped = [s.name for s in panel if not self._fits(len(s.values))]
@@ -157,6 +157,17 @@ class PanelDataModule(SeriesDataModule):
                 + (" …" if len(self.skipped) > 5 else ""))  # fmt: skip
         require(bool(self.panel), "data.window", W, "small enough that at least one series gives a window per span")
         self._fit_scaling()
+        self._apply_saved()  # a checkpoint's statistics, when it was loaded first
+        self._build()
+        self.baseline_names = [b for b in PANEL_BASELINES if b in self.chosen_baselines]
+        self.series = None  # many series: the single-series figure's history does not apply
+        self.names = self.target_names()
+        if stage == "predict":
+            self._check_future()
+
+    def _build(self) -> None:
+        """The windows of every span from the panel and its scaling statistics."""
+        hp, W, H = self.settings, self.settings.window, self.settings.horizon
         parts: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in (*SPANS, "predict")}
         for i, series in enumerate(self.panel):
             n, b = len(series.values), self.spans(len(series.values))
@@ -170,11 +181,6 @@ class PanelDataModule(SeriesDataModule):
         for span, chunks in parts.items():
             cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
             self.datasets[span] = TensorDictDataset(**{k: torch.from_numpy(v) for k, v in cols.items()})
-        self.baseline_names = [b for b in PANEL_BASELINES if b in self.chosen_baselines]
-        self.series = None  # many series: the single-series figure's history does not apply
-        self.names = self.target_names()
-        if stage == "predict":
-            self._check_future()
 
     def target_names(self) -> list[str]:
         t = self.hparams.target
@@ -268,3 +274,24 @@ class PanelDataModule(SeriesDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Per-series scaling and the skipped series, as plain lists, stored in every checkpoint."""
         return {"scaling": self.stats, "skipped": list(self.skipped)} if self.panel else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Scale with the checkpoint's statistics (the model learned on them), even where the file has changed since
+        (rows added move each training span); a series the checkpoint does not know keeps its own. Before
+        :meth:`setup` they are kept until it runs."""
+        self.saved_stats = state.get("scaling")
+        if self.panel and self._apply_saved():
+            self._build()
+
+    def _apply_saved(self) -> bool:
+        """Take the checkpoint's statistics by series name; whether anything changed."""
+        saved = getattr(self, "saved_stats", None)
+        if not saved or saved == self.stats:
+            return False
+        index = {name: i for i, name in enumerate(saved["series"])}
+        for i, name in enumerate(self.stats["series"]):
+            if name in index:
+                j = index[name]
+                self.stats["shift"][i], self.stats["scale"][i] = saved["shift"][j], saved["scale"][j]
+        self.stats["known_shift"], self.stats["known_scale"] = saved["known_shift"], saved["known_scale"]
+        return True
