@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from seqlit.errors import InputError
+from seqlit.errors import InputError, require
 from seqlit.run import onnx_graphs as graphs
 
 FORMAT = "seqlit-onnx"
@@ -186,6 +186,10 @@ def export_task(
     out_dir = Path(out_dir)
     check_out_dir(out_dir, overwrite)
     kind = task_kind(task)
+    # per-series scaling: each window's scale comes from its series' statistics, which the ONNX graph does not hold
+    require(kind != "forecaster" or (data_hparams or {}).get("scaling") != "series", "data.scaling", "series",
+            "'global' for an export: a model of many series scaled per series needs each series' statistics, which "
+            "the exported graph does not carry; use seqlit predict or seqlit backtest with the checkpoint")  # fmt: skip
     task = task.cpu().eval()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
