@@ -134,6 +134,7 @@ def test_predict_needs_the_future_covariates(tmp_path):
         ([["a", "2024-01-01", 1], ["a", "yesterday", 2]], {}, r"'yesterday' in data row 2, which is not a time"),
         ([["a", "2024-01-01", 1], ["a", "2024-01-02", ""], ["a", "2024-01-03", 3]], {},
          r"series 'a' has 1 missing target values.*data row 2"),
+        ([["a", 1, 1], ["a", 2, 2]], {"calendar": ["month"]}, r"data.calendar=\['month'\].*holds numbers"),
     ],
 )  # fmt: skip
 def test_bad_panels_are_one_line(tmp_path, rows, kw, match):

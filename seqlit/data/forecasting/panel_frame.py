@@ -80,6 +80,7 @@ def read_panel(hp, horizon: int) -> list[PanelSeries]:  # hp: the data module's 
     known = np.stack([parse_numbers(frame[c], c) for c in covariates], axis=1) if covariates else None
     if hp.time_column:
         times, style = parse_times(frame[hp.time_column], hp.time_column, hp.time_format)  # once, for every series
+        require(not calendar or style is not None, "data.calendar", calendar, "empty: data.time_column holds numbers")
     if hp.wide_as_series:  # one series per target column, all on the file's rows
         groups = [(name, np.arange(len(frame)), [j]) for j, name in enumerate(targets)]
     else:
