@@ -24,6 +24,7 @@ _WHERE = {  # class name -> the module that defines it
     "ForecastSpec": "seqlit.data.forecasting.base",
     "SineDataModule": "seqlit.data.forecasting.sine",
     "TimeSeriesDataModule": "seqlit.data.forecasting.csv",
+    "PanelDataModule": "seqlit.data.forecasting.panel",
     "ClassificationDataModule": "seqlit.data.classification.base",
     "ClassifySpec": "seqlit.data.classification.base",
     "SyntheticDataModule": "seqlit.data.classification.synthetic",

@@ -24,6 +24,7 @@ TOOLS = {  # the other subcommands: word -> (module with main(argv), one-line su
     "sweep": ("seqlit.run.sweep", "search hyperparameters of a config with Optuna"),
     "export": ("seqlit.run.export", "write a checkpoint as a stand-alone ONNX model folder"),
     "serve": ("seqlit.run.serve", "serve a checkpoint or an export over HTTP"),
+    "backtest": ("seqlit.run.backtest", "score a forecaster from rolling origins over its test span, beside baselines"),
 }
 SUMMARIES = {
     "fit": "train a model (then test its best checkpoint)",

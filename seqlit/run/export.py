@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from seqlit.errors import InputError
+from seqlit.errors import InputError, require
 from seqlit.run import onnx_graphs as graphs
 
 FORMAT = "seqlit-onnx"
@@ -186,6 +186,12 @@ def export_task(
     out_dir = Path(out_dir)
     check_out_dir(out_dir, overwrite)
     kind = task_kind(task)
+    # many series: each window's scale comes from its series' statistics and its inputs hold covariate blocks that
+    # the exported graph (one series' raw columns in, forecast out) does not build
+    panel = "wide_as_series" in (data_hparams or {})
+    require(kind != "forecaster" or not panel, "ckpt_path", "a PanelDataModule model", "a one-series forecaster: a "
+            "model of many series needs each series' statistics, which an export does not carry; use seqlit predict "
+            "or seqlit backtest with the checkpoint")  # fmt: skip
     task = task.cpu().eval()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

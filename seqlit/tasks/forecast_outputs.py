@@ -1,4 +1,4 @@
-"""What the forecaster writes: the rows of ``seqlit predict`` and the test figure.
+"""What the forecaster reports: its metric set, the rows of ``seqlit predict`` and the test figure.
 
 The rows (one per window and horizon step) go to ``predictions.csv`` through the shared prediction writer. The figure
 (the forecast over the test span and the last test window, with its interval) is drawn on global rank 0 from every
@@ -14,6 +14,8 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, SymmetricMeanAbsolutePercentageError
 
 from seqlit.tasks.outputs import gather, publish_figure
 
@@ -24,17 +26,21 @@ def prediction_rows(task: Any, batch: dict[str, Tensor], pred: Tensor, quantiles
 
     ``pred`` (B, H, K) and ``quantiles`` (B, H, K, Q) are the task's scaled point forecast and quantiles.
     """
-    pred = task.unscale(pred)  # (B, H, K)
-    q_u = task.unscale_quantiles(quantiles) if quantiles is not None else None  # (B, H, K, Q)
-    y = task.unscale(batch["y"])  # (B, H, K); NaN where the future is unknown
+    pred = task.unscale(pred, batch)  # (B, H, K)
+    q_u = task.unscale_quantiles(quantiles, batch) if quantiles is not None else None  # (B, H, K, Q)
+    y = task.unscale(batch["y"], batch)  # (B, H, K); NaN where the future is unknown
     refs = task.baseline_forecasts(batch)  # (B, NB, H, K)
     B, H, K = pred.shape
     steps = torch.arange(1, H + 1).repeat(B)  # (B*H,): 1..H for every window
     positions = batch["position"].cpu().repeat_interleave(H) + steps - 1  # the series step each row forecasts
     rows: dict[str, Any] = {"position": positions}
     datamodule = getattr(task.running_trainer, "datamodule", None)
+    series = batch["series"].cpu().repeat_interleave(H).numpy() if "series" in batch else None  # many series
+    if series is not None and hasattr(datamodule, "series_names"):
+        rows = {"series": datamodule.series_names(series), **rows}
     if hasattr(datamodule, "time_labels"):
-        rows["time"] = datamodule.time_labels(positions.numpy())
+        where = (series,) if series is not None else ()  # a time axis per series
+        rows["time"] = datamodule.time_labels(positions.numpy(), *where)
     rows["step"] = steps
     names = task.target_names if K > 1 else [""]  # one target: plain column names
     for k, name in enumerate(names):
@@ -49,6 +55,13 @@ def prediction_rows(task: Any, batch: dict[str, Tensor], pred: Tensor, quantiles
     return rows
 
 
+def metric_set(prefix: str) -> MetricCollection:
+    """The metrics every forecast (the model's and each baseline's) is scored with, in data units."""
+    metrics = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError(),
+               "smape": SymmetricMeanAbsolutePercentageError()}  # fmt: skip
+    return MetricCollection(metrics, prefix=prefix)
+
+
 def describe_metrics(task: Any) -> str:
     """One line for under the test table: ``test/loss`` is the training objective, on the scale the model trains on,
     while the other metrics are in the data's units (the table alone prints them side by side, unexplained)."""
@@ -56,7 +69,8 @@ def describe_metrics(task: Any) -> str:
     objective = {"mse": "mean squared error", "mae": "mean absolute error", "quantile": f"quantile loss over {levels}",
                  "mse+quantile": f"MSE of the mean plus quantile loss over {levels}"}[task.hparams.loss]  # fmt: skip
     transform = task.hparams.get("target_transform") not in (None, "none")
-    scaled = transform or bool((task.target_scale != 1).any() or (task.target_shift != 0).any())
+    per_window = getattr(getattr(task.running_trainer, "datamodule", None), "scales_per_window", False)  # many series
+    scaled = transform or per_window or bool((task.target_scale != 1).any() or (task.target_shift != 0).any())
     where = "on scaled targets" if scaled else "on the targets as they are"
     return (f"test/loss is the training objective ({objective}) {where}; mse, rmse, mae, smape and the baselines are "
             "in the data's units")  # fmt: skip
@@ -106,6 +120,9 @@ class ForecastFigure(L.Callback):
         import matplotlib.dates as mdates
         import matplotlib.pyplot as plt
 
+        if "series" in records[0]:  # many series: plot the first one's windows
+            records = [{k: v[r["series"] == 0] for k, v in r.items()} for r in records]
+            records = [r for r in records if len(r["position"])]
         pos = torch.cat([r["position"] for r in records]).numpy()
         pred = torch.cat([r["pred"][..., 0] for r in records]).numpy()  # (M, H), first target
         truth = torch.cat([r["y"][..., 0] for r in records]).numpy()

@@ -16,14 +16,13 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, SymmetricMeanAbsolutePercentageError
+from torchmetrics import MeanMetric
 
 from seqlit.errors import require
 from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, conformal_margin, forecast_loss, interval_coverage, split_quantiles
 from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
-from seqlit.tasks.forecast_outputs import ForecastFigure, describe_metrics, prediction_rows
+from seqlit.tasks.forecast_outputs import ForecastFigure, describe_metrics, metric_set, prediction_rows
 from seqlit.tasks.outputs import PredictionWriter
 
 
@@ -109,7 +108,7 @@ class Forecaster(SeqlitTask):
         # the point forecast of a pure quantile model: its level nearest the median
         self.point_index = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
         # "train" cannot be a ModuleDict key (nn.Module.train exists), hence the suffix
-        self.metrics = nn.ModuleDict({f"{s}_": self._metric_set(f"{s}/") for s in ("val", "test")})
+        self.metrics = nn.ModuleDict({f"{s}_": metric_set(f"{s}/") for s in ("val", "test")})
         self.coverage = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("val", "test")})
         self.noise_floor: float | None = None
         self.target_names: list[str] = []
@@ -117,17 +116,10 @@ class Forecaster(SeqlitTask):
         self.test_records: list[dict[str, Tensor]] = []
         self.build_if_sized()
 
-    @staticmethod
-    def _metric_set(prefix: str) -> MetricCollection:
-        """The metrics every forecast (the model's and each baseline's) is scored with, in data units."""
-        metrics = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError(),
-                   "smape": SymmetricMeanAbsolutePercentageError()}  # fmt: skip
-        return MetricCollection(metrics, prefix=prefix)
-
     def set_baselines(self, names: list[str]) -> None:
         """Metrics for the data's baselines; with none, persistence is computed here from each window."""
         self.baseline_names = list(names) or ["persistence"]
-        per_stage = {s: {b: self._metric_set(f"{s}/{b}_") for b in self.baseline_names} for s in ("val", "test")}
+        per_stage = {s: {b: metric_set(f"{s}/{b}_") for b in self.baseline_names} for s in ("val", "test")}
         self.baseline_metrics = nn.ModuleDict({f"{s}_": nn.ModuleDict(m) for s, m in per_stage.items()})
 
     def build(self) -> None:
@@ -205,13 +197,17 @@ class Forecaster(SeqlitTask):
         mean_first = self.hparams.loss == "mse+quantile"  # output 0 is then a separate mean forecast
         return split_quantiles(out, mean_first=mean_first, point_index=self.point_index, margin=margin)
 
-    def unscale_quantiles(self, quantiles: Tensor) -> Tensor:
-        """Scaled quantiles (B, H, K, Q) → the data's units; :meth:`unscale` acts on the last axis (K)."""
-        return self.unscale(quantiles.movedim(-1, 0)).movedim(0, -1)
+    def unscale_quantiles(self, quantiles: Tensor, batch: dict[str, Tensor] | None = None) -> Tensor:
+        """Scaled quantiles (B, H, K, Q) → the data's units; :meth:`unscale` acts on the last two axes (H, K)."""
+        return self.unscale(quantiles.movedim(-1, 0), batch).movedim(0, -1)
 
-    def unscale(self, v: Tensor) -> Tensor:
-        """Scaled targets (..., K) → the data's units (undoing the scaler, then any target transform)."""
-        v = v * self.target_scale + self.target_shift
+    def unscale(self, v: Tensor, batch: dict[str, Tensor] | None = None) -> Tensor:
+        """Scaled targets (..., B, H, K) → the data's units (undoing the scaler, then any target transform). A batch
+        with its own ``scale`` and ``shift`` (B, K) (many series, each scaled on its own) wins over the global ones."""
+        if batch is not None and "scale" in batch:
+            v = v * batch["scale"][:, None] + batch["shift"][:, None]  # (B, 1, K): the same for every step ahead
+        else:
+            v = v * self.target_scale + self.target_shift
         transform = self.hparams.get("target_transform")
         if transform == "sqrt":
             return v.clamp(min=0) ** 2
@@ -231,7 +227,7 @@ class Forecaster(SeqlitTask):
             raw = self.point_and_quantiles(out.detach(), adjust=False)[1]
             # conformity score: how far the truth lies outside the raw interval (negative inside), scaled units
             self._scores.append(torch.maximum(raw[..., 0] - y, y - raw[..., -1]))  # (B, H, K)
-        pred_u, y_u = self.unscale(pred).contiguous(), self.unscale(y)  # torchmetrics views its inputs flat
+        pred_u, y_u = self.unscale(pred, batch).contiguous(), self.unscale(y, batch)  # torchmetrics views them flat
         # metrics are updated every step and logged once per epoch (_log_epoch_metrics): logging a torchmetrics
         # object from every step costs Lightning ~1 ms of bookkeeping per metric and step, for the same epoch value
         self.metrics[f"{stage}_"].update(pred_u, y_u)
@@ -239,8 +235,9 @@ class Forecaster(SeqlitTask):
         for i, name in enumerate(self.baseline_names):
             self.baseline_metrics[f"{stage}_"][name].update(refs[:, i].contiguous(), y_u)
         record = {"position": batch["position"].cpu(), "pred": pred_u.cpu(), "y": y_u.cpu(), "baselines": refs.cpu()}
+        record.update({"series": batch["series"].cpu()} if "series" in batch else {})  # many series: which one
         if quantiles is not None:
-            q_u = self.unscale_quantiles(quantiles)
+            q_u = self.unscale_quantiles(quantiles, batch)
             self.coverage[f"{stage}_"].update(interval_coverage(q_u[..., 0], q_u[..., -1], y_u), weight=y_u.numel())
             record["quantiles"] = q_u.cpu()
         if stage == "test":
@@ -252,7 +249,7 @@ class Forecaster(SeqlitTask):
         if "baselines" in batch:
             return batch["baselines"]  # already in data units
         K, H = self.hparams.num_targets, batch["y"].shape[1]  # the targets are the window's first K features
-        return self.unscale(batch["x"][:, -1:, :K]).expand(-1, H, -1).unsqueeze(1)  # repeat the last value
+        return self.unscale(batch["x"][:, -1:, :K], batch).expand(-1, H, -1).unsqueeze(1)  # repeat the last value
 
     def on_test_epoch_start(self) -> None:
         self.test_records = []
