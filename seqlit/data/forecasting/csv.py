@@ -71,16 +71,16 @@ def parse_numbers(cells: pd.Series, column: str) -> np.ndarray:
             out[i] = float(cell)
         except ValueError:
             out[i] = np.inf
-        if np.isfinite(out[i]) and abs(out[i]) > FLOAT32_MAX:  # training runs in float32: this would become inf
-            raise InputError(
-                f"column {column!r} has the value {cell!r} in data row {i + 1}: numeric columns need magnitudes up to "
-                f"{FLOAT32_MAX:.3g} (float32); rescale the column"
-            )
         if not np.isfinite(out[i]):
             raise InputError(
                 f"column {column!r} has the non-numeric value {cell!r} in data row {i + 1}: numeric columns need "
                 "finite numbers (empty or NA for missing); list text columns under data.categorical"
             )
+    for i in np.flatnonzero(np.abs(np.nan_to_num(out)) > FLOAT32_MAX)[:1]:  # training runs in float32: it would be inf
+        raise InputError(
+            f"column {column!r} has the value {cells[i]!r} in data row {i + 1}: numeric columns need magnitudes up to "
+            f"{FLOAT32_MAX:.3g} (float32); rescale the column"
+        )
     return out
 
 
