@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 import threading
@@ -98,6 +99,9 @@ def startup_over() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``seqlit`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        # class paths of your own (--model my_pkg.net.MyNet) resolve from the folder you run in, as with `python -m`
+        sys.path.insert(0, os.getcwd())
     if subcommand(argv) not in TRAINER or threading.current_thread() is not threading.main_thread():
         _dispatch(argv)
         return
