@@ -63,3 +63,24 @@ def seqlit_cli(tmp_path: Path):
 
     run.cwd = tmp_path  # type: ignore[attr-defined]
     return run
+
+
+def wait_for_checkpoint(path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """Wait until ``path`` holds a checkpoint past step 0 while ``proc`` runs; return its step."""
+    import time
+
+    import torch
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()
+        if path.is_file():
+            try:
+                step = torch.load(path, weights_only=True)["global_step"]
+            except Exception:  # noqa: BLE001 - being replaced right now; try again
+                step = 0
+            if step > 0:
+                return step
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"no checkpoint at {path} after {timeout} s")

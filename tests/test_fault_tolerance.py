@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import CONFIGS, QUIET
+from conftest import CONFIGS, QUIET, wait_for_checkpoint
 
 from seqlit.data import SineDataModule
 from seqlit.errors import InputError
@@ -120,29 +120,12 @@ def _popen(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
 
 
-def _wait_for_checkpoint(path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
-    """Wait until ``path`` holds a checkpoint past step 0; return its step."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()
-        if path.is_file():
-            try:
-                step = torch.load(path, weights_only=True)["global_step"]
-            except Exception:  # noqa: BLE001 - being replaced right now; try again
-                step = 0
-            if step > 0:
-                return step
-        time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"no checkpoint at {path} after {timeout} s")
-
-
 @pytest.mark.slow
 def test_sigkill_mid_fit_then_resume_continues_from_the_saved_step(tmp_path):
     last = tmp_path / "lightning_logs" / "sine" / "version_0" / "checkpoints" / "last.ckpt"
     args = [*SMALL, "--trainer.max_epochs", "1000", "--last_checkpoint.every_n_train_steps", "5"]
     proc = _popen(["fit", *args], tmp_path)
-    _wait_for_checkpoint(last, proc)
+    wait_for_checkpoint(last, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     saved = torch.load(last, weights_only=True)  # the kill never leaves a half-written last.ckpt
@@ -163,7 +146,7 @@ def test_sigkill_mid_fit_then_resume_continues_from_the_saved_step(tmp_path):
 def test_a_stop_signal_saves_a_checkpoint_and_exits_non_zero(tmp_path, sig):
     last = tmp_path / "lightning_logs" / "sine" / "version_0" / "checkpoints" / "last.ckpt"
     proc = _popen(["fit", *SMALL, "--trainer.max_epochs", "1000"], tmp_path)
-    first = _wait_for_checkpoint(last, proc)  # the end of epoch 0: training is under way
+    first = wait_for_checkpoint(last, proc)  # the end of epoch 0: training is under way
     time.sleep(0.5)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CONFIGS, QUIET
+from conftest import CONFIGS, QUIET, wait_for_checkpoint
 
 from seqlit import __version__
 from seqlit.run.entry import main as seqlit_entry
@@ -517,23 +517,6 @@ def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
         pytest.fail(f"still running after {timeout} s\n{out}\n{err}")
 
 
-def _wait_for_step(path: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
-    """Wait until ``path`` holds a checkpoint past step 0; return its step."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()
-        if path.is_file():
-            try:
-                step = torch.load(path, weights_only=True)["global_step"]
-            except Exception:  # noqa: BLE001 - being replaced right now; try again
-                step = 0
-            if step > 0:
-                return step
-        time.sleep(0.1)
-    proc.kill()
-    pytest.fail(f"no checkpoint at {path} after {timeout} s")
-
-
 def _assert_signalled(proc: subprocess.Popen, name: str, err: str) -> None:
     sig, code = SIGNALS[name]
     assert proc.returncode == code, err
@@ -576,7 +559,7 @@ def test_a_signal_mid_epoch_then_resume(name, world, odd_folders):
     before = snapshot(world.root)
     args = ["fit", *LONG, "--experiment", exp, "--last_checkpoint.every_n_train_steps", "5"]
     proc = _popen([*args, "--trainer.max_epochs", "1000"], world.root)
-    first = _wait_for_step(last, proc)
+    first = wait_for_checkpoint(last, proc)
     time.sleep(0.3)
     proc.send_signal(SIGNALS[name][0])
     out, err = _finish(proc)
@@ -614,7 +597,7 @@ def test_kills_during_checkpoint_writes_never_leave_a_truncated_last_ckpt(world,
     steps = []
     for attempt in range(3):
         proc = _popen(args + (["--ckpt_path", "last"] if attempt else []), world.root)
-        steps.append(_wait_for_step(last, proc))
+        steps.append(wait_for_checkpoint(last, proc))
         time.sleep(rng.uniform(0.05, 0.5))
         proc.send_signal(signal.SIGKILL)
         _finish(proc)
