@@ -121,11 +121,13 @@ class ExportedModel:
         self._need("forecaster", "forecast_batch")
         return self._forecast_dict(self.session.run(self.meta["outputs"], {"x": np.asarray(windows, np.float32)}))
 
-    def stream(self) -> ForecastStream:
-        """A streaming forecaster starting from an empty history (unidirectional forecasters only)."""
+    def stream(self, num_series: int = 1) -> ForecastStream:
+        """A streaming forecaster starting from an empty history (unidirectional forecasters only); with
+        ``num_series`` > 1 it carries that many series side by side, each new step of all of them in one call."""
         self._need("forecaster", "stream")
         require(self.step_session is not None, "task", "bidirectional", "a unidirectional forecaster for stream()")
-        return ForecastStream(self)
+        require(num_series >= 1, "num_series", num_series, "at least 1")
+        return ForecastStream(self, num_series)
 
     # --- generation -------------------------------------------------------------------------------------------------
     def zero_state(self, batch: int = 1) -> list[np.ndarray]:
@@ -176,23 +178,34 @@ class ExportedModel:
 
 
 class ForecastStream:
-    """A forecaster fed rows as they arrive; the state is the encoder's after every row so far."""
+    """A forecaster fed rows as they arrive; the state is the encoder's after every row so far, per series."""
 
-    def __init__(self, model: ExportedModel) -> None:
-        self.model, self.meta = model, model.meta["step"]
-        self.state = model.zero_state()
+    def __init__(self, model: ExportedModel, num_series: int = 1) -> None:
+        self.model, self.meta, self.num_series = model, model.meta["step"], num_series
+        self.state = model.zero_state(num_series)
         if self.meta["lags"]:
-            self.state.append(np.zeros((1, self.meta["lags"], model.meta["num_targets"]), np.float32))
+            self.state.append(np.zeros((num_series, self.meta["lags"], model.meta["num_targets"]), np.float32))
         self.seen = 0
 
     def update(self, rows: Any) -> dict[str, Any]:
-        """Read new ``rows`` (N, C) in data units, one or many; return the forecast after them."""
-        rows = self.model.check_rows(rows)
-        feed = {"x": rows[None], **dict(zip(self.meta["inputs"][1:], self.state, strict=True))}
+        """Read new ``rows`` in data units, one or many: (N, C) for one series, (S, N, C) for ``num_series`` S.
+        Returns the forecast after them: ``point`` (H, K) [``quantiles`` (H, K, Q)], with a leading S axis for S > 1."""
+        if self.num_series == 1:
+            batch = self.model.check_rows(rows)[None]  # (1, N, C)
+        else:
+            batch = np.asarray(rows, dtype=np.float32)
+            S, C = self.num_series, self.model.meta["input_size"]
+            require(batch.ndim == 3 and batch.shape[0] == S and batch.shape[2] == C, "rows", f"shape {batch.shape}",
+                    f"(num_series, N, C) = ({S}, N, {C}): the same new steps of every series")  # fmt: skip
+            require(bool(np.isfinite(batch).all()), "rows", "a NaN or infinite value", "finite numbers only")
+        feed = {"x": batch, **dict(zip(self.meta["inputs"][1:], self.state, strict=True))}
         outs = self.model.step_session.run(self.meta["outputs"], feed)
         n = len(self.model.meta["outputs"])
-        self.state, self.seen = outs[n:], self.seen + len(rows)
-        return {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in self.model._forecast_dict(outs[:n]).items()}
+        self.state, self.seen = outs[n:], self.seen + batch.shape[1]
+        result = self.model._forecast_dict(outs[:n])
+        if self.num_series > 1:
+            return result
+        return {k: (v[0] if isinstance(v, np.ndarray) else v) for k, v in result.items()}
 
 
 def _pad(docs: list[np.ndarray], value: float) -> tuple[np.ndarray, np.ndarray]:

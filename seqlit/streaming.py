@@ -22,16 +22,18 @@ from seqlit.run.export import load_for_export, scaler_stats
 
 
 class ForecastStream:
-    """Rows in data units in, forecasts in data units out (``point`` (H, K), ``quantiles`` (H, K, Q))."""
+    """Rows in data units in, forecasts in data units out (``point`` (H, K), ``quantiles`` (H, K, Q)); with
+    ``num_series`` S > 1, S series side by side: rows (S, N, C) in, a leading S axis on every output."""
 
-    def __init__(self, task: Any, data_state: dict[str, Any] | None = None) -> None:
+    def __init__(self, task: Any, data_state: dict[str, Any] | None = None, num_series: int = 1) -> None:
         require(task.net.encoder.directions == 1, "task", "bidirectional", "a unidirectional forecaster to stream")
+        require(num_series >= 1, "num_series", num_series, "at least 1")
         self.graph = graphs.ForecastStepGraph(task, *scaler_stats(task, data_state or {})).eval()
         layers, hidden = graphs.state_shape(task)
-        self.state = [torch.zeros(layers, 1, hidden) for _ in graphs.state_names(task)]
+        self.state = [torch.zeros(layers, num_series, hidden) for _ in graphs.state_names(task)]
         if graphs.highway_lags(task):
-            self.state.append(torch.zeros(1, graphs.highway_lags(task), task.hparams.num_targets))
-        self.probabilistic, self.input_size = task.probabilistic, task.hparams.input_size
+            self.state.append(torch.zeros(num_series, graphs.highway_lags(task), task.hparams.num_targets))
+        self.probabilistic, self.input_size, self.num_series = task.probabilistic, task.hparams.input_size, num_series
 
     @classmethod
     def from_checkpoint(cls, ckpt_path: str) -> ForecastStream:
@@ -41,15 +43,17 @@ class ForecastStream:
 
     @torch.no_grad()
     def update(self, rows: Any) -> dict[str, np.ndarray]:
-        """Read new ``rows`` (N, C) — one observation or many — and return the forecast after them."""
-        x = torch.as_tensor(np.asarray(rows, dtype=np.float32)).reshape(1, -1, self.input_size)  # (1, N, C)
+        """Read new ``rows`` (N, C), or (S, N, C) for S series — one observation or many — and return the forecast
+        after them."""
+        x = torch.as_tensor(np.asarray(rows, dtype=np.float32)).reshape(self.num_series, -1, self.input_size)
         require(bool(torch.isfinite(x).all()), "rows", "a NaN or infinite value", "finite numbers only")
         outs = self.graph(x, *self.state)
         n = 2 if self.probabilistic else 1
         self.state = list(outs[n:])
-        result = {"point": outs[0][0].numpy()}
+        pick = slice(None) if self.num_series > 1 else 0  # one series: no leading series axis
+        result = {"point": outs[0][pick].numpy()}
         if self.probabilistic:
-            result["quantiles"] = outs[1][0].numpy()
+            result["quantiles"] = outs[1][pick].numpy()
         return result
 
 

@@ -121,6 +121,22 @@ def test_streaming_forecast_equals_one_pass_and_the_window_model(tmp_path):
     np.testing.assert_allclose(window_stream["point"], eager_forecast(task, history[None, :6])[0][0], **TOL)
 
 
+def test_many_series_stream_side_by_side_as_each_does_alone(tmp_path):
+    model = runtime.load(export_task(make_forecaster("lstm"), tmp_path / "out", data_state=SCALER,
+                                     data_hparams={"window": 6}))  # fmt: skip
+    histories = np.abs(np.random.default_rng(2).normal(size=(3, 12, 2))).astype(np.float32)
+    together = model.stream(num_series=3)
+    for t in range(12):
+        many = together.update(histories[:, t : t + 1])  # the next step of all three series in one call
+    assert many["point"].shape == (3, 3, 1) and many["quantiles"].shape == (3, 3, 1, 3)
+    for s, history in enumerate(histories):
+        alone = model.stream().update(history)
+        np.testing.assert_allclose(many["point"][s], alone["point"], **TOL)
+        np.testing.assert_allclose(many["quantiles"][s], alone["quantiles"], **TOL)
+    with pytest.raises(InputError, match=r"rows=.*\(num_series, N, C\) = \(3, N, 2\)"):
+        together.update(histories[0])  # one series' rows where three are carried
+
+
 @pytest.mark.parametrize("cell", ["lstm", "scratch"])
 def test_language_model_carries_state_for_200_steps(cell, tmp_path):
     torch.manual_seed(0)
@@ -260,6 +276,10 @@ def test_pytorch_streams_equal_one_pass_and_the_onnx_stream(tmp_path):
     for other in (once, onnx.stream().update(history)):
         np.testing.assert_allclose(stepped["point"], other["point"], **TOL)
         np.testing.assert_allclose(stepped["quantiles"], other["quantiles"], **TOL)
+    pair = np.stack([history, history[::-1]])  # two series side by side, as the ONNX stream carries them
+    both = ForecastStream(task, SCALER, num_series=2).update(pair)
+    np.testing.assert_allclose(both["point"], onnx.stream(num_series=2).update(pair)["point"], **TOL)
+    np.testing.assert_allclose(both["point"][0], stepped["point"], **TOL)
     lm = LanguageModel(cell="gru", hidden_size=8, vocab=["", *"abcd"]).eval()
     ids = torch.randint(1, 5, (50,))
     tokens = TokenStream(lm)
