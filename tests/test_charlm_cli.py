@@ -22,7 +22,7 @@ VOCAB = ["", *sorted(set(PERIOD))]
 TINY = [
     "--model.hidden_size", "32", "--model.embedding_dim", "16", "--model.lr", "0.01", "--model.sample_length", "40",
     "--data.seq_len", "32", "--data.batch_size", "8", "--trainer.max_steps", "60", "--trainer.val_check_interval", "20",
-    "--trainer.max_time", "null", "--trainer.log_every_n_steps", "5", *QUIET,
+    "--trainer.max_time", "null", "--model.schedule_by", "steps", "--trainer.log_every_n_steps", "5", *QUIET,
 ]  # fmt: skip
 GENERATE = ["--data.prompt", "the qu", "--data.generate_length", "50", "--data.top_k", "5", "--data.generate_seed", "3"]
 

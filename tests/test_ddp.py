@@ -32,7 +32,8 @@ FAMILIES = {
     "charlm_gru": (["--config", str(CONFIGS / "charlm_gru.yaml"), "--data.path", "text.txt", "--data.mode", "windows",
                     "--data.test_fraction", "0.1", "--data.seq_len", "16", "--data.batch_size", "8",
                     "--model.hidden_size", "16", "--model.sample_length", "0", "--trainer.max_epochs", "1",
-                    "--trainer.max_steps", "-1", "--trainer.max_time", "null", "--trainer.val_check_interval", "1.0",
+                    "--trainer.max_steps", "-1", "--trainer.max_time", "null", "--model.schedule_by", "steps",
+                    "--trainer.val_check_interval", "1.0",
                     "--trainer.check_val_every_n_epoch", "1", "--test_after_fit", "true"], "test/loss"),
 }  # fmt: skip
 

@@ -54,6 +54,7 @@ TEXT = ["--config", str(CONFIGS / "imdb_best.yaml"), "--data.root", "corpus", "-
 CHARLM = ["--config", str(CONFIGS / "charlm_lstm.yaml"), "--data.path", "periodic.txt", "--model.hidden_size", "8",
           "--model.embedding_dim", "8", "--model.sample_length", "10", "--data.seq_len", "16", "--data.batch_size",
           "8", "--trainer.max_steps", "4", "--trainer.val_check_interval", "4", "--trainer.max_time", "null",
+          "--model.schedule_by", "steps",
           "--data.generate_length", "10", *QUIET]  # fmt: skip
 NO_TEST = ["--test_after_fit", "false"]
 TASKS = {"sine": SINE, "csv": CSV, "synth": SYNTH, "text": TEXT, "charlm": CHARLM}

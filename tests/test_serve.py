@@ -181,7 +181,8 @@ def test_language_model_server_generates_like_the_checkpoint(tmp_path):
     run_seqlit(["fit", "--config", str(CONFIGS / "charlm_gru.yaml"), "--data.path", "periodic.txt",
                 "--model.hidden_size", "16", "--model.embedding_dim", "8", "--model.sample_length", "10",
                 "--data.seq_len", "32", "--data.batch_size", "8", "--trainer.max_steps", "10",
-                "--trainer.val_check_interval", "10", "--trainer.max_time", "null", "--test_after_fit", "false",
+                "--trainer.val_check_interval", "10", "--trainer.max_time", "null", "--model.schedule_by", "steps",
+                "--test_after_fit", "false",
                 *QUIET], tmp_path)  # fmt: skip
     server = Server(["--ckpt_path", "last", "--experiment", "charlm_gru", "--onnx"], tmp_path)
     try:

@@ -5,14 +5,14 @@ hook, :meth:`SeqlitTask.configure_model`, through one pure function, :func:`sett
 before anything copies the module (weight-averaging callbacks) and before a checkpoint's weights are restored; the
 sizes it fills are saved as hyperparameters, so checkpoints and loggers hold them and ``load_from_checkpoint`` rebuilds
 the network with no argument repeated. A task given every size builds its network at once (plain PyTorch, checkpoints).
-Optimizers are plain hyperparameters (``optimizer``, ``lr``, ``weight_decay``, ``scheduler``, ``warmup_steps``):
-strings and numbers that LightningCLI reads, sweeps search and ``torch.load(weights_only=True)`` loads.
+Optimizers are plain hyperparameters (``optimizer``, ``lr``, ``weight_decay``, ``scheduler``, ``warmup_steps``,
+``schedule_by``): strings and numbers that LightningCLI reads, sweeps search and ``torch.load(weights_only=True)``
+loads. A schedule spans the step budget or the time budget ``max_time`` (:mod:`seqlit.tasks.schedule`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,9 +21,10 @@ import torch
 
 from seqlit.compat import batches_that_stepped
 from seqlit.errors import InputError, require
+from seqlit.tasks.schedule import ScheduleBy, Scheduler, ValidationClock, lr_lambda
 
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
-Scheduler = Literal["none", "cosine", "linear", "plateau"]
+__all__ = ["Optimizer", "ScheduleBy", "Scheduler", "SeqlitTask", "data_spec", "settle_sizes"]
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -73,6 +74,7 @@ class SeqlitTask(L.LightningModule):
     optional_sizes: tuple[str, ...] = ()  # data-decided args filled when the data provides them
     _train_loss: torch.Tensor | None = None  # this epoch's batch-weighted training-loss sum (see log_loss)
     _train_count: int = 0
+    _validation_clock: ValidationClock | None = None  # seconds spent validating while fitting (see validation_clock)
 
     @property
     def running_trainer(self) -> L.Trainer | None:
@@ -133,13 +135,32 @@ class SeqlitTask(L.LightningModule):
 
     # Lightning does not restore the global torch RNG (dropout) on resume; keeping it in the checkpoint makes a resumed
     # run draw the same dropout masks as one that never stopped. A uint8 tensor: it loads with weights_only=True.
+    # The validation seconds go with it: a time-driven schedule resumes from the training time, not the wall time.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["seqlit_rng"] = {"torch": torch.get_rng_state()}
+        checkpoint["seqlit_clock"] = self.validation_clock.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if not self.fitting():  # only a resumed fit; loading weights elsewhere leaves the RNG and the clock alone
+            return
         state = checkpoint.get("seqlit_rng")
-        if state is not None and self.fitting():  # only a resumed fit; loading weights elsewhere leaves the RNG alone
+        if state is not None:
             torch.set_rng_state(state["torch"])
+        self.validation_clock.load_state_dict(checkpoint.get("seqlit_clock", {}))
+
+    @property
+    def validation_clock(self) -> ValidationClock:
+        """Seconds spent validating while fitting, which a time-driven schedule does not count as training."""
+        if self._validation_clock is None:
+            self._validation_clock = ValidationClock()
+        return self._validation_clock
+
+    def on_validation_start(self) -> None:
+        if self.fitting() and not self.trainer.sanity_checking:  # the sanity check runs before the Timer starts
+            self.validation_clock.start()
+
+    def on_validation_end(self) -> None:
+        self.validation_clock.stop()
 
     def log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
         """Log ``<stage>/loss``: the one place a task's loss is logged, so every task just calls this.
@@ -198,21 +219,7 @@ class SeqlitTask(L.LightningModule):
         if hp.scheduler == "plateau":
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = hp.warmup_steps
-
-        def factor(step: int) -> float:
-            # linear warm-up, then the chosen decay over the remaining steps
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
-            if hp.scheduler == "cosine":
-                return 0.5 * (1 + math.cos(math.pi * progress))
-            if hp.scheduler == "linear":
-                return 1.0 - progress
-            return 1.0
-
-        if hp.scheduler == "none" and warmup == 0:
+        if hp.scheduler == "none" and hp.warmup_steps == 0:
             return opt
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(task=self, clock=self.validation_clock))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -26,7 +26,7 @@ from seqlit.errors import InputError, require
 from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import Cell
 from seqlit.models.pooling import PoolingMode
-from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask, data_spec
+from seqlit.tasks.base import Optimizer, ScheduleBy, Scheduler, SeqlitTask, data_spec
 from seqlit.tasks.classifier_figures import ConfusionMatrixFigure
 from seqlit.tasks.outputs import PredictionWriter
 
@@ -57,8 +57,9 @@ class Classifier(SeqlitTask):
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate.
         weight_decay: L2 penalty (decoupled for ``adamw``).
-        scheduler: ``none``, ``cosine`` or ``linear`` decay per step, or ``plateau`` (halve on a flat ``val/loss``).
+        scheduler: ``none``, ``cosine`` or ``linear`` decay to zero, or ``plateau`` (halve on a flat ``val/loss``).
         warmup_steps: linear learning-rate warm-up steps.
+        schedule_by: what the decay spans: ``steps`` (the step budget) or ``time`` (``trainer.max_time``).
         num_classes: number of classes; taken from the data when left empty.
         input_size: features per step of float inputs; taken from the data when left empty.
         vocab_size: vocabulary size of token-id inputs; taken from the data when left empty.
@@ -91,6 +92,7 @@ class Classifier(SeqlitTask):
         weight_decay: float = 0.0,
         scheduler: Scheduler = "none",
         warmup_steps: int = 0,
+        schedule_by: ScheduleBy = "steps",
         num_classes: int | None = None,
         input_size: int | None = None,
         vocab_size: int | None = None,

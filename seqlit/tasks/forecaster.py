@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric
 from seqlit.errors import require
 from seqlit.models.encoder import Cell
 from seqlit.models.forecaster import ForecastNet, conformal_margin, forecast_loss, interval_coverage, split_quantiles
-from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+from seqlit.tasks.base import Optimizer, ScheduleBy, Scheduler, SeqlitTask
 from seqlit.tasks.forecast_outputs import ForecastFigure, describe_metrics, metric_set, prediction_rows
 from seqlit.tasks.outputs import PredictionWriter
 
@@ -49,8 +49,9 @@ class Forecaster(SeqlitTask):
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate.
         weight_decay: L2 penalty (decoupled for ``adamw``).
-        scheduler: ``none``, ``cosine`` or ``linear`` decay per step, or ``plateau`` (halve on a flat ``val/loss``).
+        scheduler: ``none``, ``cosine`` or ``linear`` decay to zero, or ``plateau`` (halve on a flat ``val/loss``).
         warmup_steps: linear learning-rate warm-up steps.
+        schedule_by: what the decay spans: ``steps`` (the step budget) or ``time`` (``trainer.max_time``).
         input_size: features per step; taken from the data when left empty.
         horizon: steps predicted; taken from the data when left empty.
         num_targets: series predicted; taken from the data when left empty.
@@ -79,6 +80,7 @@ class Forecaster(SeqlitTask):
         weight_decay: float = 0.0,
         scheduler: Scheduler = "none",
         warmup_steps: int = 0,
+        schedule_by: ScheduleBy = "steps",
         input_size: int | None = None,
         horizon: int | None = None,
         num_targets: int | None = None,

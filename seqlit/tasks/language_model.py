@@ -30,7 +30,7 @@ from torchmetrics import MeanMetric
 from seqlit.errors import require, say
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
-from seqlit.tasks.base import Optimizer, Scheduler, SeqlitTask
+from seqlit.tasks.base import Optimizer, ScheduleBy, Scheduler, SeqlitTask
 from seqlit.tasks.outputs import gather, write_text
 from seqlit.vocab import check_generation, decode, encode
 
@@ -49,8 +49,9 @@ class LanguageModel(SeqlitTask):
         optimizer: ``adam``, ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         lr: learning rate.
         weight_decay: L2 penalty (decoupled for ``adamw``).
-        scheduler: ``none``, ``cosine`` or ``linear`` decay per step, or ``plateau`` (halve on a flat ``val/loss``).
+        scheduler: ``none``, ``cosine`` or ``linear`` decay to zero, or ``plateau`` (halve on a flat ``val/loss``).
         warmup_steps: linear learning-rate warm-up steps.
+        schedule_by: what the decay spans: ``steps`` (the step budget) or ``time`` (``trainer.max_time``).
         sample_prompt: prompt of the sample logged after each validation.
         sample_length: characters of that sample (0: no sample).
         sample_temperature: its softmax temperature.
@@ -76,6 +77,7 @@ class LanguageModel(SeqlitTask):
         weight_decay: float = 0.0,
         scheduler: Scheduler = "cosine",
         warmup_steps: int = 0,
+        schedule_by: ScheduleBy = "steps",
         sample_prompt: str = "\n",
         sample_length: int = 300,
         sample_temperature: float = 0.8,
