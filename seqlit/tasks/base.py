@@ -1,12 +1,10 @@
 """What every seqlit LightningModule shares: sizes settled from the data, optimizers from plain arguments, logging.
 
-Sizes the data decides (input features, horizon, classes, vocabulary) meet the task's hyperparameters in one public
-hook, :meth:`SeqlitTask.configure_model`, through one pure function, :func:`settle_sizes`. Lightning calls that hook
-before anything copies the module (weight-averaging callbacks) and before a checkpoint's weights are restored; the
-sizes it fills are saved as hyperparameters, so checkpoints and loggers hold them and ``load_from_checkpoint`` rebuilds
-the network with no argument repeated. A task given every size builds its network at once (plain PyTorch, checkpoints).
-Optimizers are plain hyperparameters (``optimizer``, ``lr``, ``weight_decay``, ``scheduler``, ``warmup_steps``):
-strings and numbers that LightningCLI reads, sweeps search and ``torch.load(weights_only=True)`` loads.
+Sizes the data decides (input features, horizon, classes, vocabulary) meet the task's hyperparameters in Lightning's
+``configure_model`` hook through one pure function, :func:`settle_sizes`, and are saved as hyperparameters: checkpoints
+and loggers hold them, and ``load_from_checkpoint`` rebuilds the network with no argument repeated. Optimizers are plain
+hyperparameters too: strings and numbers that LightningCLI reads, sweeps search and ``torch.load(weights_only=True)``
+loads.
 """
 
 from __future__ import annotations
@@ -142,14 +140,10 @@ class SeqlitTask(L.LightningModule):
             torch.set_rng_state(state["torch"])
 
     def log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
-        """Log ``<stage>/loss``: the one place a task's loss is logged, so every task just calls this.
-
-        For training, the same keys and values as ``self.log(on_step=True, on_epoch=True, prog_bar=True)``
-        (``train/loss_step`` at every logging step, ``train/loss_epoch`` the batch-weighted epoch mean) without calling
-        ``self.log`` on every step. Why: that call costs Lightning bookkeeping on every step, which a small recurrent
-        model feels (measured: a GRU of 8 units on sine windows of batch 8 took 2.1 ms per step with it, 1.6 ms
-        with this, on one CPU thread).
-        """
+        """Log ``<stage>/loss``. For training, the keys and values of ``self.log(on_step=True, on_epoch=True)``
+        (``train/loss_step`` at logging steps, ``train/loss_epoch`` the batch-weighted mean) without calling
+        ``self.log`` on every step, whose bookkeeping a small model feels (a GRU of 8 units on sine windows of batch
+        8: 2.1 ms per step with it, 1.6 ms with this, on one CPU thread)."""
         if self.running_trainer is None:  # called outside a Trainer (a plain loop): nowhere to log to
             return
         if stage != "train":  # few batches; reduced over processes so every rank sees the same val/loss
