@@ -14,7 +14,8 @@ from lightning.pytorch.loggers import CSVLogger
 
 from seqlit.data import SineDataModule, TimeSeriesDataModule
 from seqlit.errors import InputError
-from seqlit.models.forecaster import ForecastNet, interval_coverage, pinball_loss
+from seqlit.models.forecast_intervals import fit_highway, interval_coverage, pinball_loss
+from seqlit.models.forecaster import ForecastNet
 from seqlit.tasks import Forecaster
 from seqlit.tasks.base import data_spec, settle_sizes
 
@@ -66,7 +67,7 @@ def test_least_squares_highway_starts_as_the_linear_ar_fit():
     noise = 0.1 * torch.randn(4000, 2, generator=g)
     y = (0.6 * x[:, -1, 0] - 0.3 * x[:, -2, 0] + 0.5)[:, None] + noise  # (M, H=2)
     net = ForecastNet(input_size=2, horizon=2, num_outputs=3, hidden_size=4, cell="gru", highway=3)
-    rmse = net.fit_highway(x, y[..., None], [0.1, 0.5, 0.9])
+    rmse = fit_highway(net, x, y[..., None], [0.1, 0.5, 0.9])
     assert rmse.tolist() == pytest.approx([0.1, 0.1], abs=0.01)
     w = net.highway.weight.view(2, 3, 3)  # (step, output, lag): oldest lag first
     assert torch.allclose(w, torch.tensor([0.0, -0.3, 0.6]).expand(2, 3, 3), atol=0.01)

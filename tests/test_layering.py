@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,22 @@ def test_no_file_in_the_package_is_over_300_lines():
         str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 300
     }
     assert not long, long
+
+
+def test_a_task_loads_its_test_quantile_and_corpus_code_only_when_used():
+    """What a reader copies for one task: importing the tasks and their data leaves out the writers and figures of test
+    and predict, the quantile side of the forecaster, chrono initialisation and the text corpus readers."""
+    probe = """
+import sys, torch
+import seqlit.data.forecasting.csv, seqlit.data.text.datamodule
+from seqlit.tasks import Classifier, Forecaster, LanguageModel
+lazy = ("outputs", "forecast_outputs", "classifier_figures", "forecast_intervals", "chrono", "corpus", "readers")
+def seen():
+    print(sorted(m for m in sys.modules if m.startswith("seqlit.") and m.rpartition(".")[2] in lazy))
+for loss in ("mse", "quantile"):
+    task = Forecaster(cell="gru", hidden_size=2, input_size=1, horizon=1, num_targets=1, loss=loss)
+    task.point_and_quantiles(task(torch.randn(2, 3, 1)))
+    seen()
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[]", "['seqlit.models.forecast_intervals', 'seqlit.tasks.forecast_intervals']"]

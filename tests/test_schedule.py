@@ -20,7 +20,8 @@ from seqlit.data.chars import CorpusDataModule
 from seqlit.errors import InputError
 from seqlit.tasks import LanguageModel
 from seqlit.tasks import schedule as schedule_module
-from seqlit.tasks.schedule import ValidationClock, decay, step_factor, time_factor
+from seqlit.tasks.base import decay, step_factor
+from seqlit.tasks.schedule import ValidationClock, time_factor
 
 
 @pytest.fixture(autouse=True)

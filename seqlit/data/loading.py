@@ -1,13 +1,9 @@
-"""In-memory batching without per-sample collation.
+"""In-memory batching without per-sample collation: seeded, DDP-aware batches from loaders that resume mid-epoch.
 
 Data that already sits in memory as tensors should not be cut into single samples and stacked again for every
-batch: that per-sample ``collate`` is where a tiny model's DataLoader spends most of its time. A
-:class:`TensorDictDataset` answers a whole list of indices at once (``__getitems__``, which the DataLoader's fetcher
-calls when present), so a batch is one fancy-index per tensor.
-
-Batches come from :class:`EpochBatchSampler` (shuffled from the seed and the epoch, dealt out to DDP processes,
-able to skip what an interrupted epoch already saw) through :class:`ResumableLoader` (which records its place in the
-epoch in every checkpoint). The text data's length buckets subclass the same sampler.
+batch: that per-sample ``collate`` is where a tiny model's DataLoader spends most of its time. Here a batch is one
+fancy-index per tensor (:class:`TensorDictDataset`), its indices come from :class:`EpochBatchSampler` and
+:class:`ResumableLoader` records the place in the epoch in every checkpoint.
 """
 
 from __future__ import annotations
@@ -23,7 +19,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 
 class TensorDictDataset(Dataset):
-    """Rows of several equally long tensors, fetched a batch at a time as a dict of tensors."""
+    """Rows of several equally long tensors, fetched a batch at a time as a dict of tensors (``__getitems__``, which
+    the DataLoader's fetcher calls when present)."""
 
     def __init__(self, **tensors: Tensor) -> None:
         lengths = {len(t) for t in tensors.values()}
@@ -56,15 +53,13 @@ def replicas(trainer: Any) -> tuple[int, int]:
 class EpochBatchSampler(DistributedSampler):
     """Batches of indices for one process: shuffled from ``seed + epoch``, dealt out to DDP ranks, resumable mid-epoch.
 
-    Every rank draws the same permutation and takes every ``num_replicas``-th batch from its own ``rank``, so ranks see
-    distinct batches. With ``even`` (training and validation, where DDP needs every rank to run the same number of
-    steps) the last few batches are repeated to make the count divide; without it (test, predict) every sample is
-    seen exactly once, so metrics reduced over ranks equal the one-process metrics. The order depends only on the seed
-    and the epoch, which Lightning sets through :meth:`set_epoch` (the torch RNG is not involved): a run resumed at an
-    epoch boundary draws the same batches as one that never stopped. ``skip`` drops the first batches of the next
-    pass, which is how :class:`ResumableLoader` continues an interrupted epoch.
-
-    Subclasses change how an epoch is cut into batches by overriding :meth:`batches`.
+    Every rank draws the same permutation and takes every ``num_replicas``-th batch from its own ``rank``. With
+    ``even`` (training and validation, where DDP needs every rank to run the same number of steps) the last few
+    batches are repeated to make the count divide; without it (test, predict) every sample is seen exactly once, so
+    metrics reduced over ranks equal the one-process ones. The order depends only on the seed and the epoch, which
+    Lightning sets through :meth:`set_epoch`: a run resumed at an epoch boundary draws the batches of one that never
+    stopped. ``skip`` drops the first batches of the next pass (see :class:`ResumableLoader`). Subclasses cut an epoch
+    into batches their own way by overriding :meth:`batches`.
     """
 
     def __init__(
@@ -164,9 +159,8 @@ def tensor_loader(
 ) -> ResumableLoader:
     """A loader over an in-memory dataset: one index operation per batch, epoch-seeded shuffles, DDP-aware, resumable.
 
-    ``trainer`` (a data module's ``self.trainer``) tells how many processes share the data; ``even`` pads the batch
-    count so every process runs the same number of steps (training, validation) or not (test, predict: every sample
-    exactly once, so metrics reduced across processes equal the one-process ones).
+    ``trainer`` (a data module's ``self.trainer``) tells how many processes share the data; ``even``: see
+    :class:`EpochBatchSampler`.
     """
     world, rank = replicas(trainer)
     sampler = EpochBatchSampler(num_samples=len(dataset), batch_size=batch_size, shuffle=shuffle, seed=seed,

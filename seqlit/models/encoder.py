@@ -4,12 +4,6 @@ Input is batch-first (B, T, C); optional ``lengths`` (B,) mark the real steps of
 cells then see as a packed batch and the scratch cell as a mask. The encoder returns all step outputs, the output at
 each sequence's last real step (both directions joined when bidirectional), and the recurrent state, which stateful
 training (truncated BPTT) feeds back in for the next chunk.
-
-``gate_init="chrono"`` (Tallec & Ollivier, "Can recurrent neural networks warp time?", ICLR 2018) starts the gated
-cells remembering over ``chrono_t_max`` steps instead of a few: an LSTM's forget-gate biases are drawn as
-log U[1, T_max - 1] and its input-gate biases set to their negatives; a GRU's update gate (torch's ``z``, which keeps
-the old state) gets the same log U[1, T_max - 1]. Dependencies as long as the sequence then get a gradient from the
-first step on. The default keeps torch's initialisation.
 """
 
 from __future__ import annotations
@@ -46,8 +40,8 @@ class RecurrentEncoder(nn.Module):
         dropout: dropout between stacked layers (ignored with one layer, as torch does).
         bidirectional: also read each sequence backwards and join both directions (dirs = 2).
         nonlinearity: ``tanh`` or ``relu``, for ``rnn`` and ``scratch`` only.
-        gate_init: ``default`` (torch's) or ``chrono`` (gate biases for memories up to ``chrono_t_max`` steps long;
-            ``lstm`` and ``gru`` only, the ungated ``rnn`` and ``scratch`` cells have no gate to set).
+        gate_init: ``default`` (torch's) or ``chrono`` (:mod:`seqlit.models.chrono`: gate biases for memories up to
+            ``chrono_t_max`` steps long; ``lstm`` and ``gru`` only, the ungated ``rnn`` and ``scratch`` have no gate).
         chrono_t_max: the longest dependency ``chrono`` prepares for, usually the sequence length (at least 2).
         scratch_impl: how the ``scratch`` cell runs its time loop: ``fast`` (hand-written backward, the default),
             ``eager`` (the readable loop of :mod:`seqlit.models.scratch`), ``script`` or ``compile``. Every choice has
@@ -77,12 +71,8 @@ class RecurrentEncoder(nn.Module):
         require(nonlinearity in ("tanh", "relu"), "nonlinearity", nonlinearity, "one of 'tanh', 'relu'")
         require(gate_init in GATE_INITS, "gate_init", gate_init, f"one of {', '.join(GATE_INITS)}")
         if gate_init == "chrono":
-            require(
-                chrono_t_max is not None and chrono_t_max >= 2,
-                "chrono_t_max",
-                chrono_t_max,
-                "an int >= 2 (the longest dependency to remember, usually the sequence length)",
-            )
+            require(chrono_t_max is not None and chrono_t_max >= 2, "chrono_t_max", chrono_t_max,
+                    "an int >= 2 (the longest dependency to remember, usually the sequence length)")  # fmt: skip
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.directions = 2 if bidirectional else 1
         dropout = dropout if num_layers > 1 else 0.0  # torch warns about inter-layer dropout on a single layer
@@ -98,23 +88,9 @@ class RecurrentEncoder(nn.Module):
         else:
             self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell](input_size, hidden_size, batch_first=True, **common)
             if gate_init == "chrono":
-                self.chrono_init(chrono_t_max)
+                from seqlit.models.chrono import chrono_init  # only this option needs it, as with the scratch cell
 
-    @torch.no_grad()
-    def chrono_init(self, t_max: int) -> None:
-        """Set the gate biases of every layer and direction for memories of 1 to ``t_max`` steps (chrono init)."""
-        D = self.hidden_size
-        for name, bias in self.rnn.named_parameters():
-            if name.startswith("bias_hh"):
-                # torch keeps an input-side and a hidden-side bias per gate that simply add: the ih side holds it all
-                bias[: 2 * D] = 0.0
-            elif name.startswith("bias_ih"):
-                keep = torch.log(torch.empty(D).uniform_(1.0, t_max - 1.0))  # (D,): memory times of 1..T_max-1 steps
-                if self.cell == "lstm":  # gate order (i, f, g, o)
-                    bias[D : 2 * D] = keep  # forget gate
-                    bias[:D] = -keep  # input gate: a unit that remembers long lets little in
-                else:  # gru, gate order (r, z, n); h' = (1 - z) n + z h, so z is the gate that keeps
-                    bias[D : 2 * D] = keep
+                chrono_init(self.rnn, chrono_t_max)
 
     @property
     def output_size(self) -> int:

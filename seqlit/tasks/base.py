@@ -1,18 +1,16 @@
 """What every seqlit LightningModule shares: sizes settled from the data, optimizers from plain arguments, logging.
 
-Sizes the data decides (input features, horizon, classes, vocabulary) meet the task's hyperparameters in one public
-hook, :meth:`SeqlitTask.configure_model`, through one pure function, :func:`settle_sizes`. Lightning calls that hook
-before anything copies the module (weight-averaging callbacks) and before a checkpoint's weights are restored; the
-sizes it fills are saved as hyperparameters, so checkpoints and loggers hold them and ``load_from_checkpoint`` rebuilds
-the network with no argument repeated. A task given every size builds its network at once (plain PyTorch, checkpoints).
-Optimizers are plain hyperparameters (``optimizer``, ``lr``, ``weight_decay``, ``scheduler``, ``warmup_steps``,
-``schedule_by``): strings and numbers that LightningCLI reads, sweeps search and ``torch.load(weights_only=True)``
+Sizes the data decides (input features, horizon, classes, vocabulary) meet the task's hyperparameters in Lightning's
+``configure_model`` hook through one pure function, :func:`settle_sizes`, and are saved as hyperparameters: checkpoints
+and loggers hold them, and ``load_from_checkpoint`` rebuilds the network with no argument repeated. Optimizers are plain
+hyperparameters too: strings and numbers that LightningCLI reads, sweeps search and ``torch.load(weights_only=True)``
 loads. A schedule spans the step budget or the time budget ``max_time`` (:mod:`seqlit.tasks.schedule`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -21,9 +19,34 @@ import torch
 
 from seqlit.compat import batches_that_stepped
 from seqlit.errors import InputError, require
-from seqlit.tasks.schedule import ScheduleBy, Scheduler, ValidationClock, lr_lambda
 
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop"]
+Scheduler = Literal["none", "cosine", "linear", "plateau"]
+ScheduleBy = Literal["steps", "time"]
+SCHEDULE_BY = ("steps", "time")
+
+
+def decay(scheduler: str, progress: float) -> float:
+    """The decay's factor at ``progress`` (clipped to [0, 1]): cosine or linear from 1 to 0, constant 1 for ``none``.
+
+    >>> round(decay("cosine", 0.5), 12), decay("linear", 0.25), decay("cosine", 2.0)
+    (0.5, 0.75, 0.0)
+    """
+    progress = min(1.0, max(0.0, progress))
+    if scheduler == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if scheduler == "linear":
+        return 1.0 - progress
+    return 1.0
+
+
+def step_factor(*, scheduler: str, step: int, warmup_steps: int, total_steps: int) -> float:
+    """Factor of the learning rate at ``step`` of ``total_steps``: linear warm-up, then the decay over the rest."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return decay(scheduler, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+
+
 __all__ = ["Optimizer", "ScheduleBy", "Scheduler", "SeqlitTask", "data_spec", "settle_sizes"]
 
 _OPTIMIZERS = {
@@ -74,7 +97,7 @@ class SeqlitTask(L.LightningModule):
     optional_sizes: tuple[str, ...] = ()  # data-decided args filled when the data provides them
     _train_loss: torch.Tensor | None = None  # this epoch's batch-weighted training-loss sum (see log_loss)
     _train_count: int = 0
-    _validation_clock: ValidationClock | None = None  # seconds spent validating while fitting (see validation_clock)
+    _validation_clock: Any = None  # seconds spent validating while fitting (see validation_clock)
 
     @property
     def running_trainer(self) -> L.Trainer | None:
@@ -138,7 +161,8 @@ class SeqlitTask(L.LightningModule):
     # The validation seconds go with it: a time-driven schedule resumes from the training time, not the wall time.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["seqlit_rng"] = {"torch": torch.get_rng_state()}
-        checkpoint["seqlit_clock"] = self.validation_clock.state_dict()
+        if self.validation_clock is not None:
+            checkpoint["seqlit_clock"] = self.validation_clock.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if not self.fitting():  # only a resumed fit; loading weights elsewhere leaves the RNG and the clock alone
@@ -146,31 +170,33 @@ class SeqlitTask(L.LightningModule):
         state = checkpoint.get("seqlit_rng")
         if state is not None:
             torch.set_rng_state(state["torch"])
-        self.validation_clock.load_state_dict(checkpoint.get("seqlit_clock", {}))
+        if self.validation_clock is not None:
+            self.validation_clock.load_state_dict(checkpoint.get("seqlit_clock", {}))
 
     @property
-    def validation_clock(self) -> ValidationClock:
-        """Seconds spent validating while fitting, which a time-driven schedule does not count as training."""
-        if self._validation_clock is None:
+    def validation_clock(self) -> Any:
+        """Seconds spent validating while fitting, which a time-driven schedule does not count as training (a
+        :class:`~seqlit.tasks.schedule.ValidationClock`); None unless ``schedule_by`` is ``time``."""
+        if self._validation_clock is None and self.hparams.get("schedule_by") == "time":
+            from seqlit.tasks.schedule import ValidationClock  # only a time-driven schedule keeps the clock
+
             self._validation_clock = ValidationClock()
         return self._validation_clock
 
     def on_validation_start(self) -> None:
-        if self.fitting() and not self.trainer.sanity_checking:  # the sanity check runs before the Timer starts
-            self.validation_clock.start()
+        clock = self.validation_clock
+        if clock is not None and self.fitting() and not self.trainer.sanity_checking:  # before the Timer starts
+            clock.start()
 
     def on_validation_end(self) -> None:
-        self.validation_clock.stop()
+        if self.validation_clock is not None:
+            self.validation_clock.stop()
 
     def log_loss(self, stage: str, loss: torch.Tensor, batch_size: int) -> None:
-        """Log ``<stage>/loss``: the one place a task's loss is logged, so every task just calls this.
-
-        For training, the same keys and values as ``self.log(on_step=True, on_epoch=True, prog_bar=True)``
-        (``train/loss_step`` at every logging step, ``train/loss_epoch`` the batch-weighted epoch mean) without calling
-        ``self.log`` on every step. Why: that call costs Lightning bookkeeping on every step, which a small recurrent
-        model feels (measured: a GRU of 8 units on sine windows of batch 8 took 2.1 ms per step with it, 1.6 ms
-        with this, on one CPU thread).
-        """
+        """Log ``<stage>/loss``. For training, the keys and values of ``self.log(on_step=True, on_epoch=True)``
+        (``train/loss_step`` at logging steps, ``train/loss_epoch`` the batch-weighted mean) without calling
+        ``self.log`` on every step, whose bookkeeping a small model feels (a GRU of 8 units on sine windows of batch
+        8: 2.1 ms per step with it, 1.6 ms with this, on one CPU thread)."""
         if self.running_trainer is None:  # called outside a Trainer (a plain loop): nowhere to log to
             return
         if stage != "train":  # few batches; reduced over processes so every rank sees the same val/loss
@@ -209,6 +235,27 @@ class SeqlitTask(L.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._shared_step(batch, "test")
 
+    def lr_factor(self) -> Any:
+        """The ``LambdaLR`` factor of ``scheduler``, ``warmup_steps`` and ``schedule_by`` (steps or the time budget)."""
+        hp = self.hparams
+        schedule_by = hp.get("schedule_by", "steps")  # a task of your own without the argument schedules by steps
+        require(schedule_by in SCHEDULE_BY, "model.schedule_by", schedule_by, f"one of {', '.join(SCHEDULE_BY)}")
+        if schedule_by == "time":
+            from seqlit.tasks.schedule import time_lambda  # the clock-driven parts load only where they are used
+
+            return time_lambda(task=self, clock=self.validation_clock)
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):  # max_time alone ends the run: no step count for the schedule to span
+            raise InputError(
+                "model.schedule_by='steps' needs a step budget: set trainer.max_steps or trainer.max_epochs, or use "
+                "model.schedule_by time with trainer.max_time"
+            )
+
+        def by_steps(step: int) -> float:
+            return step_factor(scheduler=hp.scheduler, step=step, warmup_steps=hp.warmup_steps, total_steps=int(total))
+
+        return by_steps
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         require(hp.lr > 0, "model.lr", hp.lr, "a learning rate > 0")
@@ -221,5 +268,5 @@ class SeqlitTask(L.LightningModule):
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
         if hp.scheduler == "none" and hp.warmup_steps == 0:
             return opt
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(task=self, clock=self.validation_clock))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self.lr_factor())
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

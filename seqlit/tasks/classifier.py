@@ -27,8 +27,6 @@ from seqlit.models.classifier import ClassifierNet
 from seqlit.models.encoder import Cell
 from seqlit.models.pooling import PoolingMode
 from seqlit.tasks.base import Optimizer, ScheduleBy, Scheduler, SeqlitTask, data_spec
-from seqlit.tasks.classifier_figures import ConfusionMatrixFigure
-from seqlit.tasks.outputs import PredictionWriter
 
 DEFAULT_EMBEDDING_DIM = 64  # used when embedding_dim is left empty and the data brings no pretrained vectors
 
@@ -287,4 +285,8 @@ class Classifier(SeqlitTask):
         return rows
 
     def configure_callbacks(self) -> list:
+        # the writer and the figure act in predict and test only: their modules load with them, not with the task
+        from seqlit.tasks.classifier_figures import ConfusionMatrixFigure
+        from seqlit.tasks.outputs import PredictionWriter
+
         return [PredictionWriter(), ConfusionMatrixFigure()]

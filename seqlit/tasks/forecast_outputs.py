@@ -1,4 +1,5 @@
-"""What the forecaster reports: its metric set, the rows of ``seqlit predict`` and the test figure.
+"""What the forecaster reports after testing and predicting: the note under the test table, the rows of ``seqlit
+predict`` and the test figure.
 
 The rows (one per window and horizon step) go to ``predictions.csv`` through the shared prediction writer. The figure
 (the forecast over the test span and the last test window, with its interval) is drawn on global rank 0 from every
@@ -14,9 +15,8 @@ import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import MetricCollection
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, SymmetricMeanAbsolutePercentageError
 
+from seqlit.tasks.forecast_intervals import unscale_quantiles
 from seqlit.tasks.outputs import gather, publish_figure
 
 
@@ -27,7 +27,7 @@ def prediction_rows(task: Any, batch: dict[str, Tensor], pred: Tensor, quantiles
     ``pred`` (B, H, K) and ``quantiles`` (B, H, K, Q) are the task's scaled point forecast and quantiles.
     """
     pred = task.unscale(pred, batch)  # (B, H, K)
-    q_u = task.unscale_quantiles(quantiles, batch) if quantiles is not None else None  # (B, H, K, Q)
+    q_u = unscale_quantiles(task, quantiles, batch) if quantiles is not None else None  # (B, H, K, Q)
     y = task.unscale(batch["y"], batch)  # (B, H, K); NaN where the future is unknown
     refs = task.baseline_forecasts(batch)  # (B, NB, H, K)
     B, H, K = pred.shape
@@ -53,13 +53,6 @@ def prediction_rows(task: Any, batch: dict[str, Tensor], pred: Tensor, quantiles
         for i, base in enumerate(task.baseline_names):
             rows[f"{base}{suffix}"] = refs[:, i, :, k].reshape(-1).cpu()
     return rows
-
-
-def metric_set(prefix: str) -> MetricCollection:
-    """The metrics every forecast (the model's and each baseline's) is scored with, in data units."""
-    metrics = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError(),
-               "smape": SymmetricMeanAbsolutePercentageError()}  # fmt: skip
-    return MetricCollection(metrics, prefix=prefix)
 
 
 def describe_metrics(task: Any) -> str:

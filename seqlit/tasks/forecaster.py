@@ -1,13 +1,12 @@
-"""Forecasting task: a :class:`~seqlit.models.ForecastNet` trained with MSE, MAE or the quantile (pinball) loss, judged
-against honest references.
+"""Forecasting task: a :class:`~seqlit.models.ForecastNet` trained with MSE, MAE or a quantile loss, judged against
+honest references.
 
 Beside the model's MSE, RMSE, MAE and sMAPE (in the data's own units, after undoing any scaling) it logs the same
 metrics for reference forecasts on the very same windows: the baselines the data module put in the batch
 (``baselines``: persistence, seasonal naive, linear AR for CSV series) or, when it gives none, the persistence forecast
 (repeat the last observed value), as ``{stage}/persistence_mse`` etc. Where the data module knows the noise floor (the
 error of a perfect forecaster), ``{stage}/mse_vs_floor`` is the model's MSE divided by it: 1.0 is the best possible.
-A quantile model's point forecast is its quantile nearest 0.5; ``{stage}/coverage`` is how often the truth falls
-between its lowest and highest quantile (nominally ``quantiles[-1] - quantiles[0]``).
+Quantile forecasts, their calibration and the least-squares highway start are :mod:`seqlit.tasks.forecast_intervals`.
 """
 
 from __future__ import annotations
@@ -16,14 +15,20 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, SymmetricMeanAbsolutePercentageError
 
 from seqlit.errors import require
 from seqlit.models.encoder import Cell
-from seqlit.models.forecaster import ForecastNet, conformal_margin, forecast_loss, interval_coverage, split_quantiles
+from seqlit.models.forecaster import ForecastNet
 from seqlit.tasks.base import Optimizer, ScheduleBy, Scheduler, SeqlitTask
-from seqlit.tasks.forecast_outputs import ForecastFigure, describe_metrics, metric_set, prediction_rows
-from seqlit.tasks.outputs import PredictionWriter
+
+
+def metric_set(prefix: str) -> MetricCollection:
+    """The metrics every forecast (the model's and each baseline's) is scored with, in data units."""
+    metrics = {"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError(),
+               "smape": SymmetricMeanAbsolutePercentageError()}  # fmt: skip
+    return MetricCollection(metrics, prefix=prefix)
 
 
 class Forecaster(SeqlitTask):
@@ -95,12 +100,8 @@ class Forecaster(SeqlitTask):
         losses = ("mse", "mae", "quantile", "mse+quantile")
         require(loss in losses, "model.loss", loss, f"one of {', '.join(losses)}")
         quantiles = [0.1, 0.5, 0.9] if quantiles is None else list(quantiles)
-        require(
-            len(quantiles) >= 1 and all(0 < q < 1 for q in quantiles) and quantiles == sorted(set(quantiles)),
-            "model.quantiles",
-            quantiles,
-            "levels strictly increasing inside (0, 1), such as [0.1, 0.5, 0.9]",
-        )
+        ok = len(quantiles) >= 1 and all(0 < q < 1 for q in quantiles) and quantiles == sorted(set(quantiles))
+        require(ok, "model.quantiles", quantiles, "levels strictly increasing inside (0, 1), such as [0.1, 0.5, 0.9]")
         self.save_hyperparameters()
         self.register_buffer("levels", torch.tensor(quantiles), persistent=False)
         self.probabilistic = loss in ("quantile", "mse+quantile")
@@ -111,7 +112,7 @@ class Forecaster(SeqlitTask):
         self.point_index = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
         # "train" cannot be a ModuleDict key (nn.Module.train exists), hence the suffix
         self.metrics = nn.ModuleDict({f"{s}_": metric_set(f"{s}/") for s in ("val", "test")})
-        self.coverage = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("val", "test")})
+        self.coverage = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("val", "test")})  # quantile models only
         self.noise_floor: float | None = None
         self.target_names: list[str] = []
         self.set_baselines([])
@@ -126,19 +127,11 @@ class Forecaster(SeqlitTask):
 
     def build(self) -> None:
         hp = self.hparams
-        self.net = ForecastNet(
-            input_size=hp.input_size,
-            horizon=hp.horizon,
-            num_targets=hp.num_targets,
-            num_outputs=self.num_outputs,
-            hidden_size=hp.hidden_size,
-            cell=hp.cell,
-            num_layers=hp.num_layers,
-            dropout=hp.dropout,
-            bidirectional=hp.bidirectional,
-            nonlinearity=hp.nonlinearity,
-            highway=hp.get("highway", 0),  # absent from checkpoints older than the option
-        )
+        highway = hp.get("highway", 0)  # absent from checkpoints older than the option
+        self.net = ForecastNet(input_size=hp.input_size, horizon=hp.horizon, num_targets=hp.num_targets,
+                               num_outputs=self.num_outputs, hidden_size=hp.hidden_size, cell=hp.cell,
+                               num_layers=hp.num_layers, dropout=hp.dropout, bidirectional=hp.bidirectional,
+                               nonlinearity=hp.nonlinearity, highway=highway)  # fmt: skip
         # scaling of the targets, so metrics and predictions come out in the data's own units; buffers travel
         # inside the checkpoint
         self.register_buffer("target_shift", torch.zeros(hp.num_targets))
@@ -146,7 +139,7 @@ class Forecaster(SeqlitTask):
         if hp.get("calibrate") and self.probabilistic:
             # conformal margin (H, K) added outside the outermost quantiles, in scaled units; lives in the checkpoint
             self.register_buffer("interval_margin", torch.zeros(hp.horizon, hp.num_targets))
-        self._scores: list[Tensor] = []
+            self.interval_scores: list[Tensor] = []  # this validation epoch's conformity scores
 
     def apply_spec(self, spec: dict[str, Any]) -> None:
         if "target_shift" in spec:
@@ -164,25 +157,9 @@ class Forecaster(SeqlitTask):
         super().configure_model()
         # a resumed fit gets its weights back from the checkpoint after this hook, so fitting here is always safe
         if self.fitting() and self.hparams.get("highway_init") == "least_squares":
-            self._fit_highway()
+            from seqlit.tasks.forecast_intervals import fit_highway_on_training_windows  # this option only
 
-    def _fit_highway(self) -> None:
-        """Least-squares AR start for the highway from every training window (see ``highway_init``).
-
-        Under DDP each process fits on its own share of the windows; DDP then copies rank 0's weights to every
-        process when it wraps the model, after this hook, so all start alike.
-        """
-        datamodule = self.trainer.datamodule
-        require(datamodule is not None, "model.highway_init", "least_squares",
-                "'random' with bare dataloaders: the fit needs a data module's training windows")  # fmt: skip
-        batches = list(datamodule.train_dataloader())
-        x = torch.cat([b["x"] for b in batches])
-        y = torch.cat([b["y"] for b in batches])
-        require(len(x) > self.hparams.highway + 1, "model.highway_init", "least_squares",
-                f"'random' here: {len(x)} training windows are too few to fit {self.hparams.highway} lags")  # fmt: skip
-        quantiles = [float(v) for v in self.levels]
-        levels = {"quantile": quantiles, "mse+quantile": [None, *quantiles]}.get(self.hparams.loss, [None])
-        self.net.fit_highway(x, y, levels)
+            fit_highway_on_training_windows(self)
 
     def forward(self, x: Tensor) -> Tensor:
         """Scaled window (B, W, C) → scaled forecast (B, H, K), or (B, H, K, Q) quantiles for the quantile loss."""
@@ -193,15 +170,9 @@ class Forecaster(SeqlitTask):
         the interval widened by the calibration margin unless ``adjust`` is false."""
         if not self.probabilistic:
             return out, None
-        if self.num_outputs == 1:
-            out = out.unsqueeze(-1)  # ForecastNet drops a trailing axis of one output
-        margin = getattr(self, "interval_margin", None) if adjust else None  # (H, K) once calibrated
-        mean_first = self.hparams.loss == "mse+quantile"  # output 0 is then a separate mean forecast
-        return split_quantiles(out, mean_first=mean_first, point_index=self.point_index, margin=margin)
+        from seqlit.tasks.forecast_intervals import point_and_quantiles  # quantile models only
 
-    def unscale_quantiles(self, quantiles: Tensor, batch: dict[str, Tensor] | None = None) -> Tensor:
-        """Scaled quantiles (B, H, K, Q) → the data's units; :meth:`unscale` acts on the last two axes (H, K)."""
-        return self.unscale(quantiles.movedim(-1, 0), batch).movedim(0, -1)
+        return point_and_quantiles(self, out, adjust=adjust)
 
     def unscale(self, v: Tensor, batch: dict[str, Tensor] | None = None) -> Tensor:
         """Scaled targets (..., B, H, K) → the data's units (undoing the scaler, then any target transform). A batch
@@ -215,20 +186,24 @@ class Forecaster(SeqlitTask):
             return v.clamp(min=0) ** 2
         return torch.expm1(v) if transform == "log1p" else v
 
+    def loss_fn(self, out: Tensor, y: Tensor) -> Tensor:
+        """The training loss of outputs ``out`` (B, H, K) or (B, H, K, Q) for targets ``y`` (B, H, K), scaled units."""
+        if self.probabilistic:
+            from seqlit.models.forecast_intervals import quantile_loss  # quantile models only
+
+            out = out if out.dim() == 4 else out.unsqueeze(-1)  # one quantile level: ForecastNet drops the axis
+            return quantile_loss(out, y, mean_first=self.hparams.loss == "mse+quantile", levels=self.levels)
+        error = out - y
+        return error.pow(2).mean() if self.hparams.loss == "mse" else error.abs().mean()
+
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x, y = batch["x"], batch["y"]
         out = self(x)  # (B, H, K) or (B, H, K, Q)
-        loss = forecast_loss(
-            out if out.dim() == 4 else out.unsqueeze(-1), y, loss=self.hparams.loss, levels=self.levels
-        )
+        loss = self.loss_fn(out, y)
         self.log_loss(stage, loss, len(x))
         if stage == "train":  # metrics in data units only where they are reported, not on the hot path
             return loss
         pred, quantiles = self.point_and_quantiles(out.detach())
-        if stage == "val" and hasattr(self, "interval_margin"):
-            raw = self.point_and_quantiles(out.detach(), adjust=False)[1]
-            # conformity score: how far the truth lies outside the raw interval (negative inside), scaled units
-            self._scores.append(torch.maximum(raw[..., 0] - y, y - raw[..., -1]))  # (B, H, K)
         pred_u, y_u = self.unscale(pred, batch).contiguous(), self.unscale(y, batch)  # torchmetrics views them flat
         # metrics are updated every step and logged once per epoch (_log_epoch_metrics): logging a torchmetrics
         # object from every step costs Lightning ~1 ms of bookkeeping per metric and step, for the same epoch value
@@ -239,9 +214,9 @@ class Forecaster(SeqlitTask):
         record = {"position": batch["position"].cpu(), "pred": pred_u.cpu(), "y": y_u.cpu(), "baselines": refs.cpu()}
         record.update({"series": batch["series"].cpu()} if "series" in batch else {})  # many series: which one
         if quantiles is not None:
-            q_u = self.unscale_quantiles(quantiles, batch)
-            self.coverage[f"{stage}_"].update(interval_coverage(q_u[..., 0], q_u[..., -1], y_u), weight=y_u.numel())
-            record["quantiles"] = q_u.cpu()
+            from seqlit.tasks.forecast_intervals import score_intervals  # coverage and calibration scores
+
+            record["quantiles"] = score_intervals(self, out.detach(), quantiles, batch, y_u, stage).cpu()
         if stage == "test":
             self.test_records.append(record)
         return loss
@@ -274,26 +249,32 @@ class Forecaster(SeqlitTask):
             values[f"{stage}/mse_vs_floor"] = values[f"{stage}/mse"] / self.noise_floor
         self.log_dict(values)
 
-    def on_validation_epoch_start(self) -> None:
-        self._scores = []
-
     def on_validation_epoch_end(self) -> None:
-        if self._scores and not self.trainer.sanity_checking:
-            nominal = float(self.levels[-1] - self.levels[0])  # the share the interval is meant to cover
-            self.interval_margin.copy_(conformal_margin(torch.cat(self._scores), nominal=nominal))
+        if hasattr(self, "interval_margin"):
+            from seqlit.tasks.forecast_intervals import calibrate  # calibrated models only
+
+            calibrate(self)
         self._log_epoch_metrics("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch_metrics("test")
 
+    # What follows serves test and predict only; their modules load when first asked for, not with the task.
     def metrics_note(self) -> str:
         """What the test table's numbers are: the loss on the model's scale, the rest in the data's units."""
+        from seqlit.tasks.forecast_outputs import describe_metrics
+
         return describe_metrics(self)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Any]:
         """One row per window and horizon step (see :func:`~seqlit.tasks.forecast_outputs.prediction_rows`)."""
+        from seqlit.tasks.forecast_outputs import prediction_rows
+
         pred, quantiles = self.point_and_quantiles(self(batch["x"]))  # (B, H, K), (B, H, K, Q) or None
         return prediction_rows(self, batch, pred, quantiles)
 
     def configure_callbacks(self) -> list:
+        from seqlit.tasks.forecast_outputs import ForecastFigure
+        from seqlit.tasks.outputs import PredictionWriter
+
         return [PredictionWriter(), ForecastFigure()]

@@ -31,7 +31,6 @@ from seqlit.errors import require, say
 from seqlit.models.encoder import Cell, State
 from seqlit.models.language_model import RecurrentLM, detach_state
 from seqlit.tasks.base import Optimizer, ScheduleBy, Scheduler, SeqlitTask
-from seqlit.tasks.outputs import gather, write_text
 from seqlit.vocab import check_generation, decode, encode
 
 
@@ -279,6 +278,8 @@ class GeneratedTextWriter(BasePredictionWriter):
     def write_on_epoch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Any, batch_indices: Any
     ) -> None:
+        from seqlit.tasks.outputs import gather, write_text  # predict only: the task loads without the run files
+
         samples = predictions[0] if predictions and isinstance(predictions[0], list) else predictions
         samples = [s for rank in gather(trainer, samples) for s in rank]
         if trainer.global_rank != 0 or not samples:

@@ -1,9 +1,9 @@
-"""Learning-rate schedules that span a step budget or the wall clock.
+"""Learning-rate schedules that span the wall clock (``schedule_by: time``); loaded only by tasks that use one.
 
-``scheduler`` picks the shape (``cosine`` or ``linear`` decay to zero, or ``none``); ``schedule_by`` picks what it
-spans. ``steps``: the Trainer's step budget (``max_steps``, or the epochs' batches), after ``warmup_steps`` of linear
-warm-up. ``time``: the time budget ``trainer.max_time``, so the decay ends when the clock runs out however fast the
-steps are. Progress is then
+``scheduler`` picks the shape (``cosine`` or ``linear`` decay to zero, or ``none``; :func:`seqlit.tasks.base.decay`);
+``schedule_by`` picks what it spans. ``steps`` (in :mod:`seqlit.tasks.base`): the Trainer's step budget. ``time``
+(here): the time budget ``trainer.max_time``, so the decay ends when the clock runs out however fast the steps are.
+Progress is then
 
     training seconds so far / (max_time - seconds spent validating so far)
 
@@ -19,40 +19,15 @@ where it stopped.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Timer
 
-from seqlit.errors import InputError, require
-
-Scheduler = Literal["none", "cosine", "linear", "plateau"]
-ScheduleBy = Literal["steps", "time"]
-SCHEDULE_BY = ("steps", "time")
-
-
-def decay(scheduler: str, progress: float) -> float:
-    """The decay's factor at ``progress`` (clipped to [0, 1]): cosine or linear from 1 to 0, constant 1 for ``none``.
-
-    >>> round(decay("cosine", 0.5), 12), decay("linear", 0.25), decay("cosine", 2.0)
-    (0.5, 0.75, 0.0)
-    """
-    progress = min(1.0, max(0.0, progress))
-    if scheduler == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    if scheduler == "linear":
-        return 1.0 - progress
-    return 1.0
-
-
-def step_factor(*, scheduler: str, step: int, warmup_steps: int, total_steps: int) -> float:
-    """Factor of the learning rate at ``step`` of ``total_steps``: linear warm-up, then the decay over the rest."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    return decay(scheduler, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+from seqlit.errors import InputError
+from seqlit.tasks.base import decay
 
 
 def time_factor(*, scheduler: str, step: int, warmup_steps: int, progress: float) -> float:
@@ -106,28 +81,14 @@ class ValidationClock:
         self.seconds, self._since = float(state.get("validation_seconds", 0.0)), None
 
 
-def lr_lambda(*, task: L.LightningModule, clock: ValidationClock) -> Callable[[int], float]:
-    """The ``LambdaLR`` factor of ``task``'s hyperparameters (``scheduler``, ``warmup_steps``, ``schedule_by``)."""
+def time_lambda(*, task: L.LightningModule, clock: ValidationClock) -> Callable[[int], float]:
+    """The ``LambdaLR`` factor of a time-driven schedule (``schedule_by: time``) over ``trainer.max_time``."""
     hp, trainer = task.hparams, task.trainer
-    schedule_by = hp.get("schedule_by", "steps")  # a task of your own without the argument schedules by steps
-    require(schedule_by in SCHEDULE_BY, "model.schedule_by", schedule_by, f"one of {', '.join(SCHEDULE_BY)}")
-    if schedule_by == "time":
-        timer = budget_timer(trainer)
+    timer = budget_timer(trainer)
 
-        def by_time(step: int) -> float:
-            # every process takes the first one's clock: their learning rates must not drift apart
-            progress = trainer.strategy.broadcast(clock.progress(timer))
-            return time_factor(scheduler=hp.scheduler, step=step, warmup_steps=hp.warmup_steps, progress=progress)
+    def by_time(step: int) -> float:
+        # every process takes the first one's clock: their learning rates must not drift apart
+        progress = trainer.strategy.broadcast(clock.progress(timer))
+        return time_factor(scheduler=hp.scheduler, step=step, warmup_steps=hp.warmup_steps, progress=progress)
 
-        return by_time
-    total = trainer.estimated_stepping_batches
-    if not math.isfinite(total):  # max_time alone ends the run: no step count for the schedule to span
-        raise InputError(
-            "model.schedule_by='steps' needs a step budget: set trainer.max_steps or trainer.max_epochs, or use "
-            "model.schedule_by time with trainer.max_time"
-        )
-
-    def by_steps(step: int) -> float:
-        return step_factor(scheduler=hp.scheduler, step=step, warmup_steps=hp.warmup_steps, total_steps=int(total))
-
-    return by_steps
+    return by_time

@@ -1,13 +1,11 @@
 """Base data module for forecasting: any source that yields a numeric series (N, C) gets windows, splits and scaling.
 
-A subclass implements :meth:`SeriesDataModule.load_series`; everything after that (validation of the values,
-chronological split, scaler fit on the training span, windows per span, the data loaders, the sizes handed to the
-model) lives here once. Batches are dicts: ``x`` (B, W, C) scaled inputs, ``y`` (B, H, K) scaled targets, and
-``position`` (B,) the index in the series of the first predicted step. The first K columns of the series are the
-targets, so ``x[..., :K]`` is the targets' own history (what the persistence baseline repeats). A subclass may also
-supply reference forecasts (:meth:`SeriesDataModule.baseline_forecasts`); they travel in the batch as ``baselines``
-(B, NB, H, K), in the data's units, so the task scores them on exactly the model's windows. A subclass may also set
-``target_transform`` (``sqrt``, ``log1p``): the targets are transformed before scaling and the task inverts both.
+A subclass implements :meth:`SeriesDataModule.load_series` (and may override the hooks below it); everything after
+that (checks of the values, chronological split, scaler fit on the training span, windows per span, the loaders, the
+sizes handed to the model) lives here once. Batches are dicts: ``x`` (B, W, C) scaled inputs, ``y`` (B, H, K) scaled
+targets, ``position`` (B,) the index in the series of the first predicted step, and the subclass's reference
+forecasts as ``baselines`` (B, NB, H, K) in data units, so the task scores them on exactly the model's windows. The
+first K columns of the series are the targets: ``x[..., :K]`` is their own history (what persistence repeats).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from seqlit.data.forecasting.windows import SPANS, Scaler, sliding_windows, split_by_size, transform_targets
+from seqlit.data.forecasting.windows import SPANS, Scaler, sliding_windows, split_by_size
 from seqlit.data.loading import TensorDictDataset, tensor_loader
 from seqlit.errors import InputError, require
 
@@ -84,23 +82,16 @@ class SeriesDataModule(L.LightningDataModule):
         require(num_workers >= 0, "num_workers", num_workers, "0 or more")
         # the base's own settings, not read back from hparams: a subclass that passes **kwargs through saves only
         # what it was given, and the defaults here must still apply
-        self.settings = SimpleNamespace(
-            window=window,
-            horizon=horizon,
-            val_size=val_size,
-            test_size=test_size,
-            stride=stride,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=num_workers,
-        )
+        self.settings = SimpleNamespace(window=window, horizon=horizon, val_size=val_size, test_size=test_size,
+                                        stride=stride, batch_size=batch_size, shuffle=shuffle,
+                                        num_workers=num_workers)  # fmt: skip
         self.scaler = Scaler(scaler)
         self.datasets: dict[str, TensorDictDataset] = {}
         self.bounds: dict[str, tuple[int, int]] = {}
         self.series: np.ndarray | None = None  # the raw (unscaled) series, kept for figures and predictions
         self.names: list[str] = []
         self.baseline_names: list[str] = []
-        self.target_transform = "none"  # set by a subclass that offers one; see windows.transform_targets
+        self.target_transform = "none"  # set by a subclass that offers one; see transform_targets
         self.context_across_spans = context_across_spans
         self.shuffle_seed = seed
 
@@ -117,6 +108,11 @@ class SeriesDataModule(L.LightningDataModule):
         """Reference forecasts, name → (M, H, K) in data units, for windows whose first predicted step is at
         ``positions`` (indices into the series); none by default. Called once the series, spans and scaler are set."""
         return {}
+
+    def transform_targets(self, targets: np.ndarray, names: list[str]) -> np.ndarray:
+        """The target columns (N, K) before scaling, transformed as ``self.target_transform`` names; as they are by
+        default. The task inverts the transform for metrics and predictions."""
+        return targets
 
     def extra_spec(self) -> dict[str, Any]:
         """Further :class:`ForecastSpec` fields the source knows (for example ``noise_floor``); none by default."""
@@ -147,14 +143,10 @@ class SeriesDataModule(L.LightningDataModule):
             # with context across spans, a later span's windows read their inputs from the spans before it
             across = self.context_across_spans and span != "train"
             need, what = (hp.horizon, "horizon") if across else (hp.window + hp.horizon, "window + horizon")
-            require(
-                end - start >= need,
-                what,
-                need,
-                f"at most the {span} span's {end - start} steps (steps {start}..{end - 1}), so it holds a window",
-            )
+            steps = f"the {span} span's {end - start} steps (steps {start}..{end - 1})"
+            require(end - start >= need, what, need, f"at most {steps}, so it holds a window")
         prepared = values.copy()  # the raw series stays in self.series, for figures and predictions in data units
-        prepared[:, :num_targets] = transform_targets(values[:, :num_targets], self.target_transform, names)
+        prepared[:, :num_targets] = self.transform_targets(values[:, :num_targets], names)
         # fit on the training span alone: statistics of val/test would leak the future into training
         self.scaler.fit(prepared[slice(*self.bounds["train"])], names, keep=self.unscaled_columns())
         scaled = self.scaler.transform(prepared).astype(np.float32)  # (N, C)

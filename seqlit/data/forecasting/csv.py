@@ -231,6 +231,22 @@ class TimeSeriesDataModule(SeriesDataModule):
     def unscaled_columns(self) -> list[int]:
         return self._onehot
 
+    def transform_targets(self, targets: np.ndarray, names: list[str]) -> np.ndarray:
+        """``sqrt`` (counts) or ``log1p`` (positive, multiplicative) stabilise the targets' variance; a value outside
+        the transform's domain is an error naming the column."""
+        kind = self.target_transform
+        if kind == "none":
+            return targets
+        low = 0.0 if kind == "sqrt" else -1.0
+        for j in range(targets.shape[1]):
+            bad = np.flatnonzero(targets[:, j] < low if kind == "sqrt" else targets[:, j] <= low)
+            if len(bad):
+                raise InputError(
+                    f"target_transform={kind!r} cannot take {names[j]!r}: value {targets[bad[0], j]:g} at step "
+                    f"{bad[0]} is {'negative' if kind == 'sqrt' else '<= -1'}; use 'none'"
+                )
+        return np.sqrt(targets) if kind == "sqrt" else np.log1p(targets)
+
     def baseline_forecasts(self, positions: np.ndarray) -> dict[str, np.ndarray]:
         hp = self.hparams
         chosen = BASELINES if hp.baselines is None else hp.baselines

@@ -46,18 +46,9 @@ class SineDataModule(SeriesDataModule):
         shuffle: bool = True,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(
-            window=window,
-            horizon=horizon,
-            val_size=val_size,
-            test_size=test_size,
-            stride=stride,
-            scaler=scaler,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            num_workers=num_workers,
-            seed=seed,
-        )
+        super().__init__(window=window, horizon=horizon, val_size=val_size, test_size=test_size, stride=stride,
+                         scaler=scaler, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                         seed=seed)  # fmt: skip
         require(length >= 2, "length", length, "at least 2 points")
         require(np.isfinite(frequency), "frequency", frequency, "a finite number")
         # the noise floor noise² / 12 is logged in float32: a larger amplitude overflows it to inf (or raises)

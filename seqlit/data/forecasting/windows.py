@@ -14,24 +14,6 @@ import numpy as np
 from seqlit.errors import InputError, require
 
 SPANS = ("train", "val", "test")
-TRANSFORMS = ("none", "sqrt", "log1p")
-
-
-def transform_targets(values: np.ndarray, kind: str, names: list[str]) -> np.ndarray:
-    """A variance-stabilising transform of target columns before scaling: ``sqrt`` (counts), ``log1p`` (positive,
-    multiplicative), or ``none``. Values outside its domain are an error naming the column."""
-    require(kind in TRANSFORMS, "target_transform", kind, f"one of {', '.join(TRANSFORMS)}")
-    if kind == "none":
-        return values
-    low = 0.0 if kind == "sqrt" else -1.0
-    for j in range(values.shape[1]):
-        bad = np.flatnonzero(values[:, j] < low if kind == "sqrt" else values[:, j] <= low)
-        if len(bad):
-            raise InputError(
-                f"target_transform={kind!r} cannot take {names[j]!r}: value {values[bad[0], j]:g} at step {bad[0]} is "
-                f"{'negative' if kind == 'sqrt' else '<= -1'}; use 'none'"
-            )
-    return np.sqrt(values) if kind == "sqrt" else np.log1p(values)
 
 
 def resolve_size(size: int | float, n: int, name: str) -> int:
@@ -48,12 +30,8 @@ def split_by_size(n: int, val_size: int | float, test_size: int | float) -> dict
     n_test = resolve_size(test_size, n, "test_size")
     n_val = resolve_size(val_size, n, "val_size")
     n_train = n - n_val - n_test
-    require(
-        n_train > 0,
-        "val_size + test_size",
-        n_val + n_test,
-        f"fewer than the series' {n} steps, so the training span is not empty",
-    )
+    require(n_train > 0, "val_size + test_size", n_val + n_test,
+            f"fewer than the series' {n} steps, so the training span is not empty")  # fmt: skip
     return {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import lightning as L
 import torch
@@ -26,10 +26,11 @@ from torch.utils.data import DataLoader
 
 from seqlit.data.loading import batch_loader, replicas
 from seqlit.data.text.buckets import BucketBatchSampler, TokenDataset, unbucketed_padding
-from seqlit.data.text.corpus import load_corpus
-from seqlit.data.text.readers import TABLE_SUFFIXES, RawDocs, read_predict, read_table
 from seqlit.data.text.tokenizer import PAD_ID, TextTokenizer, TokenizerKind, load_vectors, truncate
 from seqlit.errors import InputError, require, say
+
+if TYPE_CHECKING:
+    from seqlit.data.text.readers import RawDocs
 
 SPLITS = ("train", "val", "test")
 
@@ -135,6 +136,10 @@ class TextDataModule(L.LightningDataModule):
         if self.datasets:  # idempotent: the CLI sets data up once, early, before the Trainer does
             return
         require(self.hparams.root is not None, "data.root", None, "a folder or a .csv/.tsv/.jsonl file of documents")
+        # reading and tokenizing the documents happens here only: a module restored from a checkpoint to predict
+        # never needs the corpus code
+        from seqlit.data.text.corpus import load_corpus
+
         hp = self.hparams
         corpus = load_corpus(
             root=hp.root, text_column=hp.text_column, label_column=hp.label_column, val_fraction=hp.val_fraction,
@@ -203,6 +208,8 @@ class TextDataModule(L.LightningDataModule):
         )
 
     def _read_predict(self) -> tuple[RawDocs, list[int]]:
+        from seqlit.data.text.readers import TABLE_SUFFIXES, read_predict, read_table  # the predict path only
+
         hp = self.hparams
         require(hp.predict_path is not None, "data.predict_path", None, "a .txt file or folder of documents to predict")
         path = Path(hp.predict_path)
