@@ -86,6 +86,21 @@ def test_the_checkpoint_statistics_win_over_a_grown_file(tmp_path):
     assert torch.allclose(t["shift"][t["series"] == 1][0], torch.tensor(state["scaling"]["shift"][0]).float())
 
 
+@pytest.mark.parametrize("mode", ["last", "mean"])
+def test_local_scaling_measures_each_window_from_its_last_value(tmp_path, mode):
+    dm = module(long_csv(tmp_path, {"a": (0, 12)}), scaler="standard", local_scaling=mode)
+    t = dm.datasets["train"].tensors  # series a: value 1000 + t; the window at p=3 reads 1000..1002
+    series_std = float(np.arange(7.0).std())  # standard scaling of a's 7 training steps
+    scale = {"last": series_std, "mean": 1001.0}[mode]  # mean: the window's mean absolute value
+    assert t["shift"][0].tolist() == [1002.0] and t["scale"][0].item() == pytest.approx(scale)
+    assert torch.allclose(t["x"][0, :, 0], torch.tensor([-2.0, -1.0, 0.0]) / scale)  # the origin's value is 0
+    assert torch.allclose(t["y"][0, :, 0], torch.tensor([1.0, 2.0]) / scale)  # changes since the origin
+    assert dm.scales_per_window
+    assert module(dm.hparams.path, scaler="none", local_scaling=mode).scales_per_window  # local even unscaled
+    predict = dm.datasets["predict"].tensors  # the future window: shift = the last observed value
+    assert predict["shift"][-1].item() == 1011.0 and torch.isnan(predict["y"][-1]).all()
+
+
 def test_future_covariates_sit_with_the_steps_they_belong_to():
     feats = np.arange(10.0)[:, None]  # (n, 1): value t at step t
     known = 100 + np.arange(12.0)[:, None]  # (n + H, 1): covariate of step t is 100 + t

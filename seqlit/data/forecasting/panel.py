@@ -20,31 +20,12 @@ import torch
 
 from seqlit.data.forecasting.base import ForecastSpec, SeriesDataModule
 from seqlit.data.forecasting.panel_frame import CALENDAR, PanelSeries, check_future, known_names, read_panel
+from seqlit.data.forecasting.panel_inputs import LOCAL_SCALING, local_scaling, panel_windows
 from seqlit.data.forecasting.windows import SPANS, resolve_size
 from seqlit.data.loading import TensorDictDataset
 from seqlit.errors import require, say
 
 PANEL_BASELINES = ("naive", "seasonal_naive")
-
-
-def panel_windows(feats: np.ndarray, known: np.ndarray, positions: np.ndarray, window: int, horizon: int) -> np.ndarray:
-    """Inputs (M, W, C + H*F) of the windows whose first forecast step is at ``positions`` (M,).
-
-    ``feats`` (n, C) are the scaled per-step features (targets, then the known columns), ``known`` (n + H, F) the
-    known-future columns. The model must see the known values of the steps it forecasts; rather than a second input to
-    the network, they are appended as H*F extra features that are zero on every step but the last, where the encoder's
-    final state (which the head reads) picks them up: ``x[m, -1, C + h*F + f] = known[p + h, f]`` for forecast step
-    ``p + h`` (h = 0 is the first forecast step, the one right after the window). The network stays a plain
-    ForecastNet whose ``input_size`` grows.
-    """
-    past = feats[positions[:, None] + np.arange(-window, 0)]  # (M, W, C): steps p-W .. p-1
-    F = known.shape[1]
-    x = np.zeros((len(positions), window, feats.shape[1] + horizon * F), np.float32)  # (M, W, C + H*F)
-    x[:, :, : feats.shape[1]] = past
-    if F:
-        ahead = known[positions[:, None] + np.arange(horizon)]  # (M, H, F): steps p .. p+H-1, the forecast steps
-        x[:, -1, feats.shape[1] :] = ahead.reshape(len(positions), horizon * F)
-    return x
 
 
 class PanelDataModule(SeriesDataModule):
@@ -63,6 +44,8 @@ class PanelDataModule(SeriesDataModule):
         calendar: features from the time column, as a sine and cosine each: any of month, quarter, dayofweek,
             dayofyear, day, hour, minute, weekofyear (future steps' come from the inferred frequency).
         scaling: ``series`` (each series' own statistics, the default) or ``global`` (one set for the whole panel).
+        local_scaling: ``none``, or measure each window's targets from its last value: ``last`` in the series'
+            scale, ``mean`` relative to the window's mean absolute value (see :mod:`.panel_inputs`); for trends.
         missing: target gaps after a series' first value: ``error``, ``ffill`` or ``interpolate``.
         season: season length of the seasonal-naive baseline (and of MASE in ``seqlit backtest``).
         baselines: reference forecasts computed on every window: any of naive, seasonal_naive.
@@ -84,6 +67,7 @@ class PanelDataModule(SeriesDataModule):
         future_covariates: list[str] | None = None,
         calendar: list[str] | None = None,
         scaling: Literal["series", "global"] = "series",
+        local_scaling: Literal["none", "last", "mean"] = "none",
         missing: Literal["error", "ffill", "interpolate"] = "error",
         season: int = 12,
         baselines: list[str] | None = None,
@@ -103,6 +87,7 @@ class PanelDataModule(SeriesDataModule):
                          scaler=scaler, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                          context_across_spans=True, seed=seed)  # fmt: skip
         require(scaling in ("series", "global"), "data.scaling", scaling, "series or global")
+        require(local_scaling in LOCAL_SCALING, "data.local_scaling", local_scaling, "none, last or mean")
         require(missing in ("error", "ffill", "interpolate"), "data.missing", missing, "error, ffill or interpolate")
         require(season >= 1, "data.season", season, "a season length of at least 1 step")
         chosen = PANEL_BASELINES if baselines is None else baselines
@@ -123,7 +108,8 @@ class PanelDataModule(SeriesDataModule):
     @property
     def scales_per_window(self) -> bool:
         """Whether batches carry their own ``scale``/``shift`` that differ from the spec's (per-series scaling)."""
-        return self.hparams.scaling == "series" and self.scaler.kind != "none"
+        local = self.hparams.get("local_scaling", "none") != "none"
+        return local or (self.hparams.scaling == "series" and self.scaler.kind != "none")
 
     @property
     def known_names(self) -> list[str]:
@@ -239,10 +225,13 @@ class PanelDataModule(SeriesDataModule):
             "seasonal_naive": raw[np.where(lag >= 0, lag, pos[:, None] - 1)],
         }  # fmt: skip  (naive if too early)
         names = [b for b in PANEL_BASELINES if b in self.chosen_baselines]
-        M = len(pos)
-        out = {"x": panel_windows(feats, known, pos, self.settings.window, H), "y": y, "position": pos.astype(np.int64),
-               "series": np.full(M, i, np.int64), "scale": np.tile(scale.astype(np.float32), (M, 1)),
-               "shift": np.tile(shift.astype(np.float32), (M, 1))}  # fmt: skip
+        M, W, local = len(pos), self.settings.window, self.hparams.get("local_scaling", "none")
+        x, shifts, scales = panel_windows(feats, known, pos, W, H), np.tile(shift, (M, 1)), np.tile(scale, (M, 1))
+        if local != "none":  # each window from its own last value: the scaled targets are changes since the origin
+            past = raw[pos[:, None] + np.arange(-W, 0)]  # (M, W, K) data units
+            x[:, :, :K], y, shifts, scales = local_scaling(past, raw[ahead], scale, local)
+        out = {"x": x, "y": y.astype(np.float32), "position": pos.astype(np.int64), "series": np.full(M, i, np.int64),
+               "scale": scales.astype(np.float32), "shift": shifts.astype(np.float32)}  # fmt: skip
         if names:
             out["baselines"] = np.stack([refs[b] for b in names], axis=1).astype(np.float32)  # (M, NB, H, K)
         return out
