@@ -6,8 +6,9 @@ load (concurrent clients, with and without dynamic batching).
 
 Each checkpoint is exported to a temporary folder. Latency is the median of ``--repeats`` calls on one thread. The
 streaming figure compares one step of the streaming forecaster (one new row per series, carried state) with the
-window model re-reading the last ``--window`` rows, for one series and for ``--series`` series side by side. The load test starts ``seqlit serve`` on 127.0.0.1 twice (``--max_batch_size 1`` and
-``16``), sends ``--clients`` x ``--requests`` requests and reports errors, requests per second, p50 and p99.
+window model re-reading the last ``--window`` rows, for one series and for ``--series`` series side by side. The load
+test starts ``seqlit serve`` on 127.0.0.1 twice (``--max_batch_size 1`` and ``16``), sends ``--clients`` x
+``--requests`` requests and reports errors, requests per second, p50 and p99.
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ def latency(ckpt: str, folder: Path, repeats: int) -> list[dict]:
 
 # a review of IMDB's median length (~230 words) by default: the classifier's real work, not a few words whose cost is
 # all HTTP and JSON
-REVIEW = ("this film starts slowly but the acting is wonderful and the plot keeps you guessing until the very end "
-          "although some scenes drag and the music is too loud the story is moving and i would watch it again ")
+REVIEW = (
+    "this film starts slowly but the acting is wonderful and the plot keeps you guessing until the very end "
+    "although some scenes drag and the music is too loud the story is moving and i would watch it again "
+)
 
 
 def request_body(meta: dict) -> bytes:
@@ -140,7 +143,8 @@ def main() -> None:
             for row in latency(ckpt, folder, ARGS.repeats):
                 print(json.dumps(row), flush=True)
             if not ARGS.no_serve:
-                for batch in ARGS.batch_sizes if meta["task"] != "language_model" else (1,):  # generation is never batched
+                sizes = ARGS.batch_sizes if meta["task"] != "language_model" else (1,)  # generation is never batched
+                for batch in sizes:
                     print(json.dumps(load_test(ckpt, meta, batch, ARGS.onnx)), flush=True)
 
 
