@@ -26,7 +26,7 @@ import warnings
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import EarlyStopping, LambdaCallback
 
 from seqlit.data.classification.synthetic import SyntheticDataModule
 from seqlit.tasks.classifier import Classifier
@@ -51,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--scheduler", choices=["none", "plateau"], default="plateau", help="plateau: halve lr on flat val")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--gate-init", choices=["default", "chrono"], default="chrono", help="gate biases of lstm/gru")
+    p.add_argument("--gru-impl", choices=["fast", "torch"], default="fast", help="how the gru runs (same numbers)")
     p.add_argument("--crop-min", type=int, default=8, help="shortest training crop (0: train on whole sequences)")
     p.add_argument("--fixed-train-set", action="store_true", help="reuse one training set instead of fresh data")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -74,7 +75,8 @@ def run_one(args: argparse.Namespace, length: int, cell: str) -> dict:
     dm.setup("fit")
     model = Classifier(cell=cell, hidden_size=args.hidden, pooling="last", lr=args.lr, gate_init=args.gate_init,
                        scheduler=args.scheduler)  # fmt: skip
-    callbacks = []
+    # the encoder is built from the data's sizes when fitting starts; its gru_impl changes no parameter
+    callbacks = [LambdaCallback(on_fit_start=lambda _, module: setattr(module.net.encoder, "gru_impl", args.gru_impl))]
     if args.target > 0:  # patience = the whole run: only reaching the target stops a model early
         callbacks.append(EarlyStopping("val/acc_vs_bayes", mode="max", patience=10**9, stopping_threshold=args.target))
     trainer = L.Trainer(

@@ -4,6 +4,11 @@ Input is batch-first (B, T, C); optional ``lengths`` (B,) mark the real steps of
 cells then see as a packed batch and the scratch cell as a mask. The encoder returns all step outputs, the output at
 each sequence's last real step (both directions joined when bidirectional), and the recurrent state, which stateful
 training (truncated BPTT) feeds back in for the next chunk.
+
+On the CPU a unidirectional ``gru`` reading a dense batch runs by default through
+:func:`seqlit.models.gru_fast.fast_gru` (``gru_impl="fast"``): the same ``nn.GRU`` module and parameters, the same
+numbers, faster to train, since PyTorch's CPU GRU, unlike its LSTM, has no fused kernel. ``gru_impl="torch"`` keeps
+``nn.GRU``'s own loop.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from seqlit.errors import require
 Cell = Literal["rnn", "lstm", "gru", "scratch"]  # the type configs see (LightningCLI reads the choices)
 CELLS: tuple[str, ...] = get_args(Cell)
 GATE_INITS = ("default", "chrono")
+GRU_IMPLS = ("fast", "torch")
 
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -46,6 +52,11 @@ class RecurrentEncoder(nn.Module):
         scratch_impl: how the ``scratch`` cell runs its time loop: ``fast`` (hand-written backward, the default),
             ``eager`` (the readable loop of :mod:`seqlit.models.scratch`), ``script`` or ``compile``. Every choice has
             the same parameters and computes the same numbers, so it never matters to a checkpoint.
+        gru_impl: how the ``gru`` cell runs on the CPU: ``fast`` (:func:`~seqlit.models.gru_fast.fast_gru`, the
+            default) or ``torch`` (``nn.GRU``'s own loop). Both use the same ``nn.GRU`` module and compute the same
+            numbers, so a checkpoint never depends on it and the ``gru_impl`` attribute may be changed at any time.
+            ``fast`` applies to unidirectional layers reading a dense batch (no ``lengths``) of float32 or float64
+            on the CPU; packed batches, bidirectional layers and other devices always run ``nn.GRU``.
     """
 
     def __init__(
@@ -61,6 +72,7 @@ class RecurrentEncoder(nn.Module):
         gate_init: str = "default",
         chrono_t_max: int | None = None,
         scratch_impl: str = "fast",
+        gru_impl: str = "fast",
     ) -> None:
         super().__init__()
         require(cell in CELLS, "cell", cell, f"one of {', '.join(CELLS)}")
@@ -70,10 +82,11 @@ class RecurrentEncoder(nn.Module):
         require(0.0 <= dropout < 1.0, "dropout", dropout, "a probability in [0, 1)")
         require(nonlinearity in ("tanh", "relu"), "nonlinearity", nonlinearity, "one of 'tanh', 'relu'")
         require(gate_init in GATE_INITS, "gate_init", gate_init, f"one of {', '.join(GATE_INITS)}")
+        require(gru_impl in GRU_IMPLS, "gru_impl", gru_impl, f"one of {', '.join(GRU_IMPLS)}")
         if gate_init == "chrono":
             require(chrono_t_max is not None and chrono_t_max >= 2, "chrono_t_max", chrono_t_max,
                     "an int >= 2 (the longest dependency to remember, usually the sequence length)")  # fmt: skip
-        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.cell, self.hidden_size, self.num_layers, self.gru_impl = cell, hidden_size, num_layers, gru_impl
         self.directions = 2 if bidirectional else 1
         dropout = dropout if num_layers > 1 else 0.0  # torch warns about inter-layer dropout on a single layer
         common = dict(num_layers=num_layers, dropout=dropout, bidirectional=bidirectional)
@@ -97,6 +110,18 @@ class RecurrentEncoder(nn.Module):
         """Width of ``outputs`` and ``last``: hidden size times directions."""
         return self.hidden_size * self.directions
 
+    def runs_fast_gru(self, x: Tensor) -> bool:
+        """Whether a dense batch ``x`` runs through :func:`~seqlit.models.gru_fast.fast_gru` rather than ``nn.GRU``."""
+        return (
+            self.cell == "gru"
+            and self.gru_impl == "fast"
+            and self.directions == 1
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and not torch.jit.is_tracing()  # a traced or exported graph records nn.GRU, which exporters know
+            and not torch.jit.is_scripting()
+        )
+
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> EncoderOutput:
         """Encode ``x`` (B, T, C); ``lengths`` (B,) of real steps, each in [1, T]; ``state`` to continue from."""
         T = x.shape[1]
@@ -104,7 +129,12 @@ class RecurrentEncoder(nn.Module):
             outputs, h_n = self.rnn(x, state, lengths=lengths)  # (B, T, dirs*D), (L*dirs, B, D)
             new_state: State = h_n
         elif lengths is None:  # every step is real: the dense (fastest) path
-            outputs, new_state = self.rnn(x, state)  # (B, T, dirs*D)
+            if self.runs_fast_gru(x):
+                from seqlit.models.gru_fast import fast_gru  # only the gru cell loads it, as scratch loads its own
+
+                outputs, new_state = fast_gru(self.rnn, x, state)  # (B, T, D), (L, B, D): nn.GRU's numbers
+            else:
+                outputs, new_state = self.rnn(x, state)  # (B, T, dirs*D)
         else:
             # pack_padded_sequence wants int64 lengths on the CPU; enforce_sorted=False keeps the batch order
             packed = pack_padded_sequence(x, lengths.cpu().long(), batch_first=True, enforce_sorted=False)
