@@ -82,8 +82,21 @@ STARTUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
+def _say_stopped(name: str) -> None:
+    print(f"seqlit: stopped by a signal ({name}): no checkpoint was written", file=sys.stderr, flush=True)
+
+
+_importing = False  # True while the heavy imports of a training subcommand run
+
+
 def _stop_at_startup(signum: int, frame: object) -> None:
-    raise StoppedAtStartup(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    if _importing:
+        # an exception raised inside a library's import can leave it half-built (numpy's lazy submodules then recurse
+        # without end instead of failing); nothing is written before the imports end, so leave at once
+        _say_stopped(name)
+        os._exit(130 if signum == signal.SIGINT else 143)
+    raise StoppedAtStartup(name)
 
 
 def startup_over() -> None:
@@ -112,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         _dispatch(argv)
     except (KeyboardInterrupt, StoppedAtStartup) as exc:
         name = str(exc) if isinstance(exc, StoppedAtStartup) else "SIGINT"
-        print(f"seqlit: stopped by a signal ({name}): no checkpoint was written", file=sys.stderr)
+        _say_stopped(name)
         sys.exit(130 if name == "SIGINT" else 143)
     finally:
         for sig, handler in previous.items():
@@ -152,6 +165,10 @@ def _dispatch(argv: list[str]) -> None:
 
         predict_onnx([a for a in argv if a not in ("predict", "--onnx")])
         return
-    from seqlit.run.cli import main as run  # the heavy import, only for a real training subcommand
-
+    global _importing
+    _importing = True
+    try:
+        from seqlit.run.cli import main as run  # the heavy import, only for a real training subcommand
+    finally:
+        _importing = False
     run(argv)
