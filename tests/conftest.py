@@ -84,3 +84,14 @@ def wait_for_checkpoint(path: Path, proc: subprocess.Popen, timeout: float = 120
         time.sleep(0.1)
     proc.kill()
     pytest.fail(f"no checkpoint at {path} after {timeout} s")
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread; two threads on a busy machine are far slower still."""
+    import torch  # here, not at the top: most tests run seqlit in a subprocess and never need torch in this one
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

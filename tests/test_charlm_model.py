@@ -17,13 +17,7 @@ from seqlit.tasks.language_model import LanguageModel
 VOCAB = ["", *"abcdefgh"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine makes two threads far slower still."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 
 
 def task(cell: str = "lstm", **kwargs) -> LanguageModel:

@@ -23,14 +23,7 @@ from seqlit.tasks import schedule as schedule_module
 from seqlit.tasks.base import decay, step_factor
 from seqlit.tasks.schedule import ValidationClock, time_factor
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy shared machine makes two threads far slower still."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.one_thread
 
 
 class FakeClock:
