@@ -348,7 +348,7 @@ def throughput_section(imdb: dict[str, Any], sizes: dict[str, Any], root: str, r
                 cli.model._trainer = None
                 unpacked(cli.model.net.encoder)
             clock = lightning_fit(cli)
-            per_token = recurrent_flops_per_token(cli.model.net.encoder)
+            per_token = recurrent_flops_per_token(cli.model.net)  # every encoder of the network (or ensemble)
             rate = per_token * clock.tokens / clock.step_seconds
             rates.append(rate)
             fracs.append(rate / peak)

@@ -62,6 +62,49 @@ def test_token_ids_through_a_tiny_vocabulary():
         ClassifierNet(num_outputs=2, input_size=3, vocab_size=7)
 
 
+def test_the_pair_bag_sums_the_weights_of_the_real_word_pairs():
+    torch.manual_seed(0)
+    net = ClassifierNet(num_outputs=2, vocab_size=7, pad_id=0, embedding_dim=3, hidden_size=4, pooling="mean",
+                        bigram_buckets=11).eval()  # fmt: skip
+    assert torch.equal(net.pairs.weight.weight, torch.zeros(11, 2))  # zero at first: the network alone
+    plain = net(torch.tensor([[5, 2, 6]]))
+    torch.nn.init.normal_(net.pairs.weight.weight)
+    ids, lengths = torch.tensor([[5, 2, 6, 0, 0], [1, 3, 4, 2, 6]]), torch.tensor([3, 5])
+    w = net.pairs.weight.weight
+    by_hand = w[(5 * 7 + 2) % 11] + w[(2 * 7 + 6) % 11]  # the first review's two pairs; none reaching the padding
+    assert torch.allclose(net(ids, lengths)[0], plain[0] + by_hand, atol=1e-6)
+    assert torch.allclose(net(ids, lengths)[:1], net(ids[:1, :3]), atol=1e-6)  # padding changes nothing
+    with pytest.raises(InputError, match="bigram_buckets"):
+        ClassifierNet(num_outputs=2, input_size=3, bigram_buckets=8)
+
+
+@pytest.mark.parametrize("loss", ["ce", "bce"])
+def test_an_ensemble_predicts_its_members_mean_probability_and_trains_each_on_its_own_loss(loss, tmp_path):
+    from seqlit.models.ensemble import ClassifierEnsemble
+
+    L.seed_everything(0)
+    task = Classifier(hidden_size=6, members=3, loss=loss, vocab_size=9, pad_id=0, num_classes=2, embedding_dim=5,
+                      lr=1e-2)  # fmt: skip
+    assert isinstance(task.net, ClassifierEnsemble) and len(task.net.members) == 3
+    x, lengths = torch.randint(1, 9, (4, 6)), torch.tensor([6, 2, 5, 1])
+    task.eval()
+    with torch.no_grad():
+        each = torch.stack([task.probabilities(m(x, lengths)) for m in task.net.members])  # (M, B, 2)
+        assert torch.allclose(task.probabilities(task(x, lengths)), each.mean(0), atol=1e-6)
+        assert not torch.allclose(each[0], each[1])  # each member from its own initialisation
+    before = [m.head.weight.clone() for m in task.net.members]
+    trainer = L.Trainer(max_epochs=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)  # fmt: skip
+    trainer.fit(task, TokenData())
+    assert all(not torch.equal(b, m.head.weight) for b, m in zip(before, task.net.members, strict=True))
+    trainer.save_checkpoint(tmp_path / "e.ckpt")
+    again = Classifier.load_from_checkpoint(tmp_path / "e.ckpt").eval()
+    with torch.no_grad():
+        assert torch.equal(again(x, lengths), task.eval()(x, lengths))
+    with pytest.raises(InputError, match="model.members"):
+        Classifier(members=0, vocab_size=9, pad_id=0, num_classes=2)
+
+
 class TokenData(L.LightningDataModule):
     """A fake text data module: token ids over a 9-token vocabulary with pretrained vectors."""
 

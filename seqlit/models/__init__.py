@@ -20,6 +20,7 @@ _WHERE = {  # name -> the module that defines it
     "EncoderOutput": "seqlit.models.encoder",
     "RecurrentEncoder": "seqlit.models.encoder",
     "ClassifierNet": "seqlit.models.classifier",
+    "ClassifierEnsemble": "seqlit.models.ensemble",
     "ForecastNet": "seqlit.models.forecaster",
     "RecurrentLM": "seqlit.models.language_model",
     "Pooling": "seqlit.models.pooling",

@@ -102,7 +102,8 @@ class ExportEncoder(nn.Module):
 def exportable_net(task: Any) -> nn.Module:
     """A copy of ``task.net`` in eval mode whose encoder is the exportable rebuild (same weights, same numbers)."""
     net = copy.deepcopy(task.net).eval()
-    net.encoder = ExportEncoder(net.encoder)
+    for member in getattr(net, "members", [net]):  # an ensemble's networks, or the one network
+        member.encoder = ExportEncoder(member.encoder)
     return net
 
 

@@ -49,6 +49,11 @@ class Classifier(SeqlitTask):
         embedding_dropout: dropout on embedded tokens.
         freeze_embedding: keep the (pretrained) embedding fixed during training.
         head_dropout: dropout on the pooled vector before the linear head.
+        bigram_buckets: token inputs: hash every pair of neighbouring tokens into this many buckets of class weights
+            and add their sum to the logits (fastText's word-pair features as a linear model beside the network,
+            :class:`~seqlit.models.classifier.PairBag`); 0: off.
+        members: networks trained side by side, each from its own initialisation and on its own loss, predicting with
+            the mean of their probabilities (:class:`~seqlit.models.ensemble.ClassifierEnsemble`); 1: one network.
         loss: ``ce`` (cross-entropy over all classes) or ``bce`` (BCE-with-logits on one logit; two classes only).
         label_smoothing: train towards ``1 - label_smoothing`` on the true class and the rest spread evenly over all
             classes (0: off), which keeps the model from growing over-confident on the examples it gets wrong.
@@ -83,6 +88,8 @@ class Classifier(SeqlitTask):
         embedding_dropout: float = 0.0,
         freeze_embedding: bool = False,
         head_dropout: float = 0.0,
+        bigram_buckets: int = 0,
+        members: int = 1,
         loss: Literal["ce", "bce"] = "ce",
         label_smoothing: float = 0.0,
         optimizer: Optimizer = "adam",
@@ -134,24 +141,14 @@ class Classifier(SeqlitTask):
         n = hp.num_classes
         require(n >= 2, "model.num_classes", n, "at least 2 classes")
         require(hp.loss != "bce" or n == 2, "model.loss", hp.loss, f"'ce' for {n} classes ('bce' needs exactly 2)")
-        if hp.input_size is None and hp.vocab_size is None:
-            raise InputError(
-                "model.input_size and model.vocab_size are both empty and the data module provides neither: "
-                "set model.input_size (float features) or model.vocab_size (token ids)"
-            )
-        if hp.input_size is not None and hp.vocab_size is not None:
-            raise InputError(
-                f"model.input_size={hp.input_size!r} and model.vocab_size={hp.vocab_size!r} are both set: "
-                "give input_size for float features or vocab_size for token ids, not both"
-            )
+        if (hp.input_size is None) == (hp.vocab_size is None):  # neither given (nor found in the data), or both
+            how = "both set" if hp.input_size is not None else "both empty and the data module provides neither"
+            raise InputError(f"model.input_size={hp.input_size!r} and model.vocab_size={hp.vocab_size!r} are {how}: "
+                             "give input_size for float features or vocab_size for token ids")  # fmt: skip
         names = hp.label_names
-        require(
-            names is None or (len(names) == n and len(set(names)) == n),
-            "model.label_names",
-            names,
-            f"{n} distinct names, one per class",
-        )
-        self.net = ClassifierNet(
+        require(names is None or (len(names) == n and len(set(names)) == n), "model.label_names", names,
+                f"{n} distinct names, one per class")  # fmt: skip
+        settings = dict(
             num_outputs=1 if hp.loss == "bce" else n,  # one logit for BCE
             input_size=hp.input_size,
             vocab_size=hp.vocab_size,
@@ -168,9 +165,19 @@ class Classifier(SeqlitTask):
             head_dropout=hp.head_dropout,
             gate_init=hp.get("gate_init", "default"),  # absent from checkpoints older than the option
             chrono_t_max=hp.get("chrono_t_max"),
+            bigram_buckets=hp.get("bigram_buckets", 0),  # absent from checkpoints older than the option
         )
-        if self.net.embedding is not None and hp.freeze_embedding:
-            self.net.embedding.weight.requires_grad_(False)
+        members = hp.get("members", 1)  # absent from checkpoints older than the option
+        require(members >= 1, "model.members", members, "at least 1 network")
+        if members == 1:
+            self.net = ClassifierNet(**settings)
+        else:
+            from seqlit.models.ensemble import ClassifierEnsemble  # only an ensemble loads it
+
+            self.net = ClassifierEnsemble(members=members, binary=hp.loss == "bce", **settings)
+        for net in getattr(self.net, "members", [self.net]):
+            if net.embedding is not None and hp.freeze_embedding:
+                net.embedding.weight.requires_grad_(False)
         metrics = MetricCollection(
             {"acc": MulticlassAccuracy(n, average="micro"), "f1": MulticlassF1Score(n, average="macro")}
         )
@@ -222,8 +229,13 @@ class Classifier(SeqlitTask):
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         x, y, lengths = batch["x"], batch["y"], batch.get("lengths")
         self._check_labels(y, stage)
-        logits = self(x, lengths)  # (B, N) or (B, 1)
-        loss = self.loss_fn(logits, y)
+        if stage == "train" and hasattr(self.net, "member_logits"):  # an ensemble: each member on its own loss
+            member_logits = self.net.member_logits(x, lengths)  # (M, B, N)
+            loss = torch.stack([self.loss_fn(logits, y) for logits in member_logits]).mean()
+            logits = self.net.combine(member_logits)
+        else:
+            logits = self(x, lengths)  # (B, N) or (B, 1)
+            loss = self.loss_fn(logits, y)
         self.log_loss(stage, loss, len(y))
         probs = self.probabilities(logits.detach())  # (B, N)
         # metrics are updated every step and logged once per epoch (_log_epoch_metrics): logging a torchmetrics
@@ -275,14 +287,9 @@ class Classifier(SeqlitTask):
         n = len(probs)
         ids = batch["id"].cpu() if "id" in batch else torch.arange(self._predicted, self._predicted + n)
         self._predicted += n
-        rows: dict[str, Any] = {
-            "id": ids,
-            "label": [self.label_names[i] for i in pred.tolist()],
-            "probability": confidence,
-        }
-        for k, name in enumerate(self.label_names):
-            rows[f"prob_{name}"] = probs[:, k]
-        return rows
+        labels = [self.label_names[i] for i in pred.tolist()]
+        rows: dict[str, Any] = {"id": ids, "label": labels, "probability": confidence}
+        return rows | {f"prob_{name}": probs[:, k] for k, name in enumerate(self.label_names)}
 
     def configure_callbacks(self) -> list:
         # the writer and the figure act in predict and test only: their modules load with them, not with the task
