@@ -48,24 +48,21 @@ def test_classifier_onnx_equals_the_packed_pytorch_path(cell, tmp_path):
         np.testing.assert_allclose(alone, expected[:1], **TOL)
 
 
-def test_classifier_with_word_pairs_exports_its_hashing(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [{"bigram_buckets": 97}, {"members": 2, "cell": "gru", "num_classes": 3}, {"members": 2, "loss": "bce"}],
+    ids=["word-pairs", "ensemble", "ensemble-bce"],
+)
+def test_word_pairs_and_ensembles_export_as_one_graph(options, tmp_path):
     torch.manual_seed(0)
-    task = Classifier(cell="lstm", hidden_size=6, bidirectional=True, pooling="maxmean", embedding_dim=4,
-                      vocab_size=50, pad_id=0, num_classes=2, bigram_buckets=97).eval()  # fmt: skip
-    torch.nn.init.normal_(task.net.pairs.weight.weight)
+    settings = dict(cell="lstm", hidden_size=6, bidirectional=True, pooling="maxmean", embedding_dim=4, vocab_size=50,
+                    pad_id=0, num_classes=2) | options  # fmt: skip
+    task = Classifier(**settings).eval()
+    for net in getattr(task.net, "members", [task.net]):
+        if net.pairs is not None:  # zero at first: give the word pairs weights to carry
+            torch.nn.init.normal_(net.pairs.weight.weight)
     model = runtime.load(export_task(task, tmp_path / "out"))
     x, lens = padded_ids([9, 3, 5, 1], 50, 4)
-    with torch.no_grad():
-        expected = task.probabilities(task(x, lens)).numpy()
-    np.testing.assert_allclose(model.classify(x.numpy(), lens.numpy()), expected, **TOL)
-
-
-def test_an_ensemble_exports_as_one_graph_of_its_mean_probability(tmp_path):
-    torch.manual_seed(0)
-    task = Classifier(cell="gru", hidden_size=6, bidirectional=True, pooling="maxmean", embedding_dim=4,
-                      vocab_size=50, pad_id=0, num_classes=3, members=2).eval()  # fmt: skip
-    model = runtime.load(export_task(task, tmp_path / "out"))
-    x, lens = padded_ids([9, 3, 5, 1], 50, 5)
     with torch.no_grad():
         expected = task.probabilities(task(x, lens)).numpy()
     np.testing.assert_allclose(model.classify(x.numpy(), lens.numpy()), expected, **TOL)
