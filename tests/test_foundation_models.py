@@ -158,3 +158,17 @@ def test_only_the_scratch_cell_loads_the_scratch_code():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["[]", "['seqlit.models.scratch']"]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_batch_without_padding_runs_dense_with_the_packed_paths_numbers(cell, monkeypatch):
+    from torch.nn.utils import rnn as rnn_utils
+
+    torch.manual_seed(0)
+    enc = RecurrentEncoder(input_size=5, hidden_size=7, cell=cell, bidirectional=True, num_layers=2)
+    x, lengths = torch.randn(4, 9, 5), torch.full((4,), 9)
+    packed = rnn_utils.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = rnn_utils.pad_packed_sequence(enc.rnn(packed)[0], batch_first=True)
+    packs: list[int] = []
+    monkeypatch.setattr("seqlit.models.encoder.pack_padded_sequence", lambda *a, **k: packs.append(1))
+    assert torch.equal(enc(x, lengths).outputs, expected) and not packs  # the same numbers, and no packing

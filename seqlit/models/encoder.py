@@ -125,6 +125,8 @@ class RecurrentEncoder(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> EncoderOutput:
         """Encode ``x`` (B, T, C); ``lengths`` (B,) of real steps, each in [1, T]; ``state`` to continue from."""
         T = x.shape[1]
+        if lengths is not None and not torch.jit.is_tracing() and bool((lengths == T).all()):
+            lengths = None  # no padding (equal-length batches): the dense path gives the same outputs without packing
         if self.cell == "scratch":  # masks padded steps itself: no packing
             outputs, h_n = self.rnn(x, state, lengths=lengths)  # (B, T, dirs*D), (L*dirs, B, D)
             new_state: State = h_n
