@@ -1,9 +1,9 @@
 """The recurrent encoder every task shares: one of ``rnn``, ``lstm``, ``gru`` or ``scratch`` behind one interface.
 
 Input is batch-first (B, T, C); optional ``lengths`` (B,) mark the real steps of padded sequences, which the torch
-cells then see as a packed batch and the scratch cell as a mask. The encoder returns all step outputs, the output at
-each sequence's last real step (both directions joined when bidirectional), and the recurrent state, which stateful
-training (truncated BPTT) feeds back in for the next chunk.
+cells then see as a packed batch (a dense one when no sequence is padded) and the scratch cell as a mask. The encoder
+returns all step outputs, the output at each sequence's last real step (both directions joined when bidirectional),
+and the recurrent state, which stateful training (truncated BPTT) feeds back in for the next chunk.
 
 On the CPU a unidirectional ``gru`` reading a dense batch runs by default through
 :func:`seqlit.models.gru_fast.fast_gru` (``gru_impl="fast"``): the same ``nn.GRU`` module and parameters, the same
@@ -125,12 +125,11 @@ class RecurrentEncoder(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> EncoderOutput:
         """Encode ``x`` (B, T, C); ``lengths`` (B,) of real steps, each in [1, T]; ``state`` to continue from."""
         T = x.shape[1]
-        if lengths is not None and not torch.jit.is_tracing() and bool((lengths == T).all()):
-            lengths = None  # no padding (equal-length batches): the dense path gives the same outputs without packing
         if self.cell == "scratch":  # masks padded steps itself: no packing
             outputs, h_n = self.rnn(x, state, lengths=lengths)  # (B, T, dirs*D), (L*dirs, B, D)
             new_state: State = h_n
-        elif lengths is None:  # every step is real: the dense (fastest) path
+        elif lengths is None or (not torch.jit.is_tracing() and bool((lengths == T).all())):
+            # every step is real (no lengths, or all equal to T): the dense (fastest) path, the packed path's numbers
             if self.runs_fast_gru(x):
                 from seqlit.models.gru_fast import fast_gru  # only the gru cell loads it, as scratch loads its own
 
