@@ -133,17 +133,23 @@ def plain_loss(task: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return task._shared_step(batch, "train")
 
 
+def build_outside_trainer(task: Any, dm: Any, total_steps: int = 1) -> Any:
+    """Build ``task`` from ``dm`` as a fit does and return its own ``configure_optimizers()`` (the task reads the data
+    and the step count from its trainer: a stand-in gives both)."""
+    fit = types.SimpleNamespace(fn="fit")
+    task._trainer = types.SimpleNamespace(datamodule=dm, estimated_stepping_batches=total_steps, state=fit)
+    task.configure_model()
+    config = task.configure_optimizers()
+    task._trainer = None
+    return config
+
+
 def plain_fit(task: Any, dm: Any, epochs: int, train_batches: int | None, val_batches: int | None, clip: Any) -> Clock:
     """A plain PyTorch loop over the same batches: train, then the validation loss once per epoch."""
     clock = Clock()
     loader = dm.train_dataloader()
     total = epochs * (train_batches or len(loader))
-    # the task's own optimizer and schedule (it reads the step count from the trainer: a stand-in gives it)
-    fit = types.SimpleNamespace(fn="fit")
-    task._trainer = types.SimpleNamespace(datamodule=dm, estimated_stepping_batches=total, state=fit)
-    task.configure_model()
-    config = task.configure_optimizers()
-    task._trainer = None
+    config = build_outside_trainer(task, dm, total)  # the task's own optimizer and schedule
     opt = config["optimizer"] if isinstance(config, dict) else config
     sched = config.get("lr_scheduler", {}) if isinstance(config, dict) else {}
     val = dm.val_dataloader()
@@ -367,10 +373,7 @@ def throughput_section(imdb: dict[str, Any], sizes: dict[str, Any], root: str, r
             args = [*imdb["overrides"], *extra, *limits(1, imdb["throughput_batches"], 0)]
             cli = make_cli(imdb["config"], args, root)
             if padded:
-                fit = types.SimpleNamespace(fn="fit")
-                cli.model._trainer = types.SimpleNamespace(datamodule=cli.datamodule, state=fit)
-                cli.model.configure_model()
-                cli.model._trainer = None
+                build_outside_trainer(cli.model, cli.datamodule)
                 unpacked(cli.model.net.encoder)
             clock = lightning_fit(cli)
             per_token = recurrent_flops_per_token(cli.model.net)  # every encoder of the network (or ensemble)
