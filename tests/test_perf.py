@@ -54,14 +54,3 @@ def test_bench_quick_writes_every_section(tmp_path: Path):
     assert _number(pipeline["encoding"]) > 0
 
     assert "No CUDA device" in sections[4] or "cuDNN" in sections[4]
-
-
-def test_the_imdb_profile_prints_the_kernel_and_the_steps_shares(tmp_path: Path):
-    args = [sys.executable, str(REPO / "scripts" / "profile_imdb.py"), "--quick"]
-    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    tables = [t for t in proc.stdout.split("\n\n") if t.startswith("|")]
-    kernel, groups = _rows(tables[0]), dict(row[:2] for row in _rows(tables[1]))
-    assert len(kernel) == 1 and 0 < _number(kernel[0][3]) < 2, kernel  # a share of matmul
-    assert list(groups) == ["recurrent layer", "dropout masks", "copies", "optimizer"]
-    assert 0 < sum(_number(v) for v in groups.values()) <= 100, groups  # shares of one step, in percent
